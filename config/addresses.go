@@ -1,0 +1,89 @@
+package config
+
+import (
+	"sort"
+	"strings"
+)
+
+// Recipients lists, lower-cased, every address the configuration names as a place to send
+// to: departments, agents and the review escalation. The outbox refuses anything else
+// (the customer's own address is allowed separately, per case).
+func (c *Config) Recipients() map[string]bool {
+	out := map[string]bool{}
+	add := func(s string) {
+		if a, err := ParseAddress(s); err == nil {
+			out[a.Address] = true
+		}
+	}
+	for _, cat := range c.Categories {
+		for _, a := range cat.To {
+			add(a)
+		}
+		for _, a := range cat.Cc {
+			add(a)
+		}
+	}
+	for _, a := range c.Team.Agents {
+		add(a)
+	}
+	if c.Team.ReviewEscalation != "" {
+		add(c.Team.ReviewEscalation)
+	}
+	return out
+}
+
+// OwnAddresses is the team's identity, its extra own addresses and the inbox logins: mail from
+// any of them is never treated as a customer's.
+func (c *Config) OwnAddresses() map[string]bool {
+	out := map[string]bool{}
+	for _, s := range append([]string{c.Team.From}, c.Team.OwnAddresses...) {
+		if a, err := ParseAddress(s); err == nil {
+			out[a.Address] = true
+		}
+	}
+	for _, in := range c.Inboxes {
+		if strings.Contains(in.User, "@") {
+			out[strings.ToLower(in.User)] = true
+		}
+	}
+	return out
+}
+
+// RewriteDomains replaces the domain of every configured address with domain, keeping the
+// local part, so tests and the demo can never reach a real department.
+func (c *Config) RewriteDomains(domain string) {
+	rw := func(s string) string {
+		a, err := ParseAddress(s)
+		if err != nil {
+			return s
+		}
+		local := a.Address[:strings.LastIndexByte(a.Address, '@')]
+		a.Address = local + "@" + domain
+		return a.String()
+	}
+	rwAll := func(list []string) {
+		for i := range list {
+			list[i] = rw(list[i])
+		}
+	}
+	for i := range c.Categories {
+		rwAll(c.Categories[i].To)
+		rwAll(c.Categories[i].Cc)
+	}
+	rwAll(c.Team.Agents)
+	rwAll(c.Team.OwnAddresses)
+	c.Team.From = rw(c.Team.From)
+	if c.Team.ReviewEscalation != "" {
+		c.Team.ReviewEscalation = rw(c.Team.ReviewEscalation)
+	}
+}
+
+// SortedKeys returns the keys of a set in order, for stable output.
+func SortedKeys(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

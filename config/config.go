@@ -1,0 +1,187 @@
+// Package config loads, defaults and checks triagem's TOML configuration.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. Every address triagem may ever send to is named here.
+type Config struct {
+	// Path is the file the configuration was read from ("embedded" for the built-in default).
+	Path string `toml:"-"`
+
+	Daemon     Daemon     `toml:"daemon"`
+	Inboxes    []Inbox    `toml:"inbox"`
+	Folders    Folders    `toml:"folders"`
+	SMTP       SMTP       `toml:"smtp"`
+	Team       Team       `toml:"team"`
+	Privacy    Privacy    `toml:"privacy"`
+	Limits     Limits     `toml:"limits"`
+	Classify   Classify   `toml:"classify"`
+	Categories []Category `toml:"category"`
+}
+
+// Daemon holds process-wide settings.
+type Daemon struct {
+	StateDir        string   `toml:"state_dir"`
+	PollInterval    Duration `toml:"poll_interval"`
+	MessageIDDomain string   `toml:"message_id_domain"`
+	LogLevel        string   `toml:"log_level"`
+	// DryRun decides and logs everything but sends nothing and moves nothing.
+	DryRun bool `toml:"dry_run"`
+}
+
+// Inbox is one watched IMAP mailbox.
+type Inbox struct {
+	Name   string `toml:"name"`
+	Host   string `toml:"host"`
+	Port   int    `toml:"port"`
+	TLS    string `toml:"tls"` // implicit | starttls | plain (loopback only)
+	User   string `toml:"user"`
+	Folder string `toml:"folder"`
+	Credentials
+}
+
+// Credentials says where a password comes from; the password itself is never in the file.
+type Credentials struct {
+	PasswordEnv  string `toml:"password_env"`
+	PasswordFile string `toml:"password_file"`
+}
+
+// Password reads the secret from the environment variable or the file.
+func (c Credentials) Password() (string, error) {
+	if c.PasswordEnv != "" {
+		v, ok := os.LookupEnv(c.PasswordEnv)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set: export it or use password_file", c.PasswordEnv)
+		}
+		return v, nil
+	}
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("read password file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", nil
+}
+
+// Folders are where handled mail is moved; nothing is ever deleted.
+type Folders struct {
+	Processed  string `toml:"processed"`
+	Review     string `toml:"review"`
+	Quarantine string `toml:"quarantine"`
+}
+
+// SMTP is the submission server all outgoing mail goes through.
+type SMTP struct {
+	Host        string   `toml:"host"`
+	Port        int      `toml:"port"`
+	TLS         string   `toml:"tls"`
+	User        string   `toml:"user"`
+	Timeout     Duration `toml:"timeout"`
+	MaxAttempts int      `toml:"max_attempts"`
+	Credentials
+}
+
+// Team is who we are and who works here.
+type Team struct {
+	// From is the team's identity on everything triagem sends.
+	From string `toml:"from"`
+	// Agents receive drafts and are the only people whose approvals count.
+	Agents []string `toml:"agents"`
+	// OwnAddresses are ours: mail from them is never answered or forwarded.
+	OwnAddresses []string `toml:"own_addresses"`
+	// ReviewEscalation, when set, receives a copy of every case sent to human review.
+	ReviewEscalation string `toml:"review_escalation"`
+	// Language of the templates used when the customer's language has none.
+	Language string `toml:"language"`
+	// Disclaimer is appended to customer-facing text on categories that ask for it.
+	Disclaimer string `toml:"disclaimer"`
+}
+
+// Privacy configures the key for hashing NIFs in the log.
+type Privacy struct {
+	KeyEnv  string `toml:"key_env"`
+	KeyFile string `toml:"key_file"`
+}
+
+// Limits bound what one message may cost.
+type Limits struct {
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	MaxHeaderBytes  int   `toml:"max_header_bytes"`
+	MaxParts        int   `toml:"max_parts"`
+	MaxDepth        int   `toml:"max_depth"`
+	MaxTextBytes    int   `toml:"max_text_bytes"`
+}
+
+// Classify tunes the decision.
+type Classify struct {
+	// Threshold is the confidence under which a case goes to human review.
+	Threshold float64 `toml:"threshold"`
+	// MinScore is the smallest winning score that counts as evidence at all.
+	MinScore      float64 `toml:"min_score"`
+	QuotedWeight  float64 `toml:"quoted_weight"`
+	SubjectWeight float64 `toml:"subject_weight"`
+}
+
+// Category is one kind of request and where it goes.
+type Category struct {
+	Name  string   `toml:"name"`
+	Label string   `toml:"label"`
+	To    []string `toml:"to"`
+	Cc    []string `toml:"cc"`
+	// Review marks the catch-all category: its cases go to a human, never forwarded.
+	Review bool `toml:"review"`
+	// Disclaimer appends Team.Disclaimer to customer-facing text.
+	Disclaimer bool   `toml:"disclaimer"`
+	Rules      []Rule `toml:"rule"`
+}
+
+// Rule adds Weight to its category when any phrase occurs, unless an Unless phrase occurs too.
+type Rule struct {
+	Name   string   `toml:"name"`
+	Any    []string `toml:"any"`
+	Unless []string `toml:"unless"`
+	Weight float64  `toml:"weight"`
+}
+
+// Duration is a time.Duration written as "90s" or "2m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"90s\" or \"5m\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Category returns the category named name, or nil.
+func (c *Config) Category(name string) *Category {
+	for i := range c.Categories {
+		if c.Categories[i].Name == name {
+			return &c.Categories[i]
+		}
+	}
+	return nil
+}
+
+// ReviewCategory returns the catch-all category's name.
+func (c *Config) ReviewCategory() string {
+	for _, cat := range c.Categories {
+		if cat.Review {
+			return cat.Name
+		}
+	}
+	return "other"
+}

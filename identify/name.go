@@ -1,0 +1,163 @@
+package identify
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// Name is the customer's full name and where it was found.
+type Name struct {
+	Value  string `json:"value"`
+	Source string `json:"source"` // explicit | patient | signature | closing | display-name
+}
+
+var (
+	// "Nome: Ana Lopes", "o meu nome é Ana Lopes", "chamo-me Ana Lopes", "my name is Ana Lopes".
+	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?\s*[:\-]\s*|o meu nome (?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name\s*:\s*|me llamo\s+|meu nome (?:e|é)\s+)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
+	// A relative writing for a patient: "em nome do meu pai, José Carlos Pereira", "a minha mãe, Maria Sousa".
+	patientName = regexp.MustCompile(`(?i)(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|paciente|utente|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`)
+	particles   = map[string]bool{"de": true, "da": true, "do": true, "das": true, "dos": true, "e": true, "del": true, "van": true, "von": true}
+	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos)$`)
+)
+
+// FindName returns the customer's name. A patient named by a relative wins over the writer.
+func FindName(newText, signature, displayName string) *Name {
+	text := newText + "\n" + signature
+	if m := patientName.FindStringSubmatch(text); m != nil {
+		if n := cleanName(leadingName(m[1])); n != "" {
+			return &Name{Value: n, Source: "patient"}
+		}
+	}
+	if m := explicitName.FindStringSubmatch(text); m != nil {
+		if n := cleanName(leadingName(firstLine(m[1]))); n != "" {
+			return &Name{Value: n, Source: "explicit"}
+		}
+	}
+	for _, l := range strings.Split(signature, "\n") {
+		if n := cleanName(l); n != "" {
+			return &Name{Value: n, Source: "signature"}
+		}
+	}
+	// No recognised sign-off: a name alone on one of the last lines of the new text.
+	lines := strings.Split(strings.TrimSpace(newText), "\n")
+	for i := len(lines) - 1; i >= 0 && i >= len(lines)-3; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" {
+			continue
+		}
+		if n := cleanName(l); n != "" && len(strings.Fields(l)) <= 5 {
+			return &Name{Value: n, Source: "closing"}
+		}
+	}
+	if n := cleanName(displayName); n != "" {
+		return &Name{Value: n, Source: "display-name"}
+	}
+	return nil
+}
+
+// leadingName keeps the words of s up to the first that cannot belong to a name (a
+// lower-case word that is not a particle between capitalised words): "Ana Lopes e o meu NIF"
+// gives "Ana Lopes".
+func leadingName(s string) string {
+	words := strings.Fields(s)
+	var out []string
+	for i, w := range words {
+		r := []rune(w)
+		capital := unicode.IsUpper(r[0]) && !notNameWord.MatchString(w)
+		particle := particles[strings.ToLower(w)] && i+1 < len(words) && unicode.IsUpper([]rune(words[i+1])[0]) && !notNameWord.MatchString(words[i+1])
+		if !capital && !particle {
+			// Lower-case input as a whole ("nome: ana lopes") is accepted word by word.
+			if len(out) == 0 && isLowerWord(w) && !notNameWord.MatchString(w) && !particles[strings.ToLower(w)] {
+				out = append(out, strings.ToUpper(string(r[0]))+string(r[1:]))
+				continue
+			}
+			if len(out) > 0 && isLowerWord(out[len(out)-1]) {
+				break
+			}
+			break
+		}
+		out = append(out, w)
+	}
+	return strings.Join(out, " ")
+}
+
+func isLowerWord(w string) bool {
+	for _, r := range w {
+		if unicode.IsLetter(r) && !unicode.IsLower(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// cleanName returns s as a full name (two to seven words, capitalised, particles allowed),
+// or "" when it does not look like one.
+func cleanName(s string) string {
+	s = strings.TrimSpace(strings.Trim(s, " \t,.;:-–—\"'"))
+	if s == "" || strings.ContainsAny(s, "@0123456789/<>()[]{}|_=+*#") {
+		return ""
+	}
+	words := strings.Fields(s)
+	// Drop a trailing "NIF" or similar label that the regex may have swallowed.
+	for len(words) > 0 && notNameWord.MatchString(words[len(words)-1]) {
+		words = words[:len(words)-1]
+	}
+	if len(words) < 2 || len(words) > 7 {
+		return ""
+	}
+	caps := 0
+	for i, w := range words {
+		lw := strings.ToLower(w)
+		if particles[lw] && i > 0 && i < len(words)-1 {
+			words[i] = lw
+			continue
+		}
+		if notNameWord.MatchString(w) {
+			return ""
+		}
+		r := []rune(w)
+		if !unicode.IsLetter(r[0]) {
+			return ""
+		}
+		if unicode.IsUpper(r[0]) {
+			caps++
+		}
+		// Normalise shouting: "ANA LOPES" -> "Ana Lopes".
+		if isUpperWord(w) && len(r) > 1 {
+			words[i] = string(r[0]) + strings.ToLower(string(r[1:]))
+		} else if unicode.IsLower(r[0]) {
+			words[i] = strings.ToUpper(string(r[0])) + string(r[1:])
+		}
+	}
+	if caps < len(words)-countParticles(words) {
+		return ""
+	}
+	return strings.Join(words, " ")
+}
+
+func countParticles(words []string) int {
+	n := 0
+	for _, w := range words {
+		if particles[w] {
+			n++
+		}
+	}
+	return n
+}
+
+func isUpperWord(w string) bool {
+	for _, r := range w {
+		if unicode.IsLetter(r) && !unicode.IsUpper(r) {
+			return false
+		}
+	}
+	return true
+}

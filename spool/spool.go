@@ -1,0 +1,113 @@
+// Package spool stores raw mail, content-addressed by SHA-256, durably on disk.
+package spool
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Spool is a directory of immutable blobs named by their SHA-256.
+type Spool struct{ dir string }
+
+// Open creates the directory if needed. Blobs hold patients' mail: only the owner may read them.
+func Open(dir string) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create spool %s: %w", dir, err)
+	}
+	return &Spool{dir: dir}, nil
+}
+
+// Sum is the name a blob with these bytes gets.
+func Sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func (s *Spool) path(sum string) (string, error) {
+	if len(sum) != 64 {
+		return "", fmt.Errorf("spool: %q is not a SHA-256", sum)
+	}
+	if _, err := hex.DecodeString(sum); err != nil {
+		return "", fmt.Errorf("spool: %q is not a SHA-256", sum)
+	}
+	return filepath.Join(s.dir, sum[:2], sum), nil
+}
+
+// Put stores b and returns its sum. It returns only once the bytes are on disk (file and
+// directory fsynced), so a database row that names the sum never points at nothing.
+func (s *Spool) Put(b []byte) (string, error) {
+	sum := Sum(b)
+	p, err := s.path(sum)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(p); err == nil {
+		return sum, nil
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("spool: write %s: %w", sum, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("spool: sync %s: %w", sum, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", err
+	}
+	return sum, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("spool: sync dir: %w", err)
+	}
+	return nil
+}
+
+// Get reads a whole blob.
+func (s *Spool) Get(sum string) ([]byte, error) {
+	p, err := s.path(sum)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("spool: blob %s is missing: restore it from backup or purge its case", sum)
+	}
+	return b, err
+}
+
+// Open streams a blob.
+func (s *Spool) Open(sum string) (io.ReadCloser, error) {
+	p, err := s.path(sum)
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(p)
+}

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event types: one per step of a case.
+const (
+	EvReceived    = "received"
+	EvIgnored     = "ignored"
+	EvQuarantined = "quarantined"
+	EvDuplicate   = "duplicate"
+	EvClassified  = "classified"
+	EvQueued      = "queued"
+	EvSent        = "sent"
+	EvRetry       = "retry"
+	EvFailed      = "failed" // parked: a permanent failure, or too many temporary ones
+	EvMoved       = "moved"
+	EvAlert       = "alert"
+)
+
+// Event is one row of the log. Data never holds message bodies or NIFs in clear.
+type Event struct {
+	Seq      int64
+	At       int64
+	Type     string
+	CaseRef  string
+	Message  int64
+	Data     string // JSON object
+	PrevHash string
+	Hash     string
+}
+
+// Fields decodes Data.
+func (e Event) Fields() map[string]any {
+	m := map[string]any{}
+	_ = json.Unmarshal([]byte(e.Data), &m)
+	return m
+}
+
+// ChainHash is the hash of an event given the previous one's: SHA-256 over the previous
+// hash and the canonical row. Verification recomputes it for every row.
+func ChainHash(prev string, seq, at int64, typ, caseRef string, message int64, data string) string {
+	canon, _ := json.Marshal([]any{seq, at, typ, caseRef, message, data})
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write([]byte{'\n'})
+	h.Write(canon)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (t *Tx) logEvent(typ, caseRef string, message int64, data map[string]any) error {
+	if data == nil {
+		data = map[string]any{}
+	}
+	b, err := json.Marshal(data) // map keys are sorted: the encoding is canonical
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	var prevSeq int64
+	var prev string
+	err = t.queryRow(`SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&prevSeq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read chain head: %w", err)
+	}
+	seq := prevSeq + 1
+	at := t.Now.UnixMilli()
+	hash := ChainHash(prev, seq, at, typ, caseRef, message, string(b))
+	_, err = t.exec(`INSERT INTO events (seq, at, type, case_ref, message, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		seq, at, typ, caseRef, message, string(b), prev, hash)
+	if err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	return nil
+}
+
+// Received logs that a message was recorded.
+func (t *Tx) Received(m *Message, from string) error {
+	return t.logEvent(EvReceived, m.CaseRef, m.ID, map[string]any{
+		"inbox": m.Inbox, "mailbox": m.Mailbox, "uidvalidity": m.UIDValidity, "uid": m.UID,
+		"blob": m.Blob, "size": m.Size, "message_id": m.MessageID, "from": from,
+	})
+}
+
+// Ignored logs that a message was recognised as automated (or ours) and left unanswered.
+func (t *Tx) Ignored(m *Message, reason string) error {
+	return t.logEvent(EvIgnored, m.CaseRef, m.ID, map[string]any{"reason": reason})
+}
+
+// Quarantined logs that a message could not be handled safely.
+func (t *Tx) Quarantined(m *Message, reason string) error {
+	return t.logEvent(EvQuarantined, m.CaseRef, m.ID, map[string]any{"reason": reason})
+}
+
+// Duplicate logs that a message is another copy of an earlier case.
+func (t *Tx) Duplicate(m *Message, of string) error {
+	return t.logEvent(EvDuplicate, m.CaseRef, m.ID, map[string]any{"of": of, "message_id": m.MessageID})
+}
+
+// Classification is what the log keeps of a decision: no text, no NIF in clear.
+type Classification struct {
+	Category   string   `json:"category"`
+	Confidence float64  `json:"confidence"`
+	Action     string   `json:"action"`
+	Reasons    []string `json:"reasons"`
+	NIFHash    string   `json:"nif_hash,omitempty"`
+	Identified bool     `json:"identified"`
+	Disclaimer bool     `json:"disclaimer"`
+}
+
+// Classified logs a decision with its explanation.
+func (t *Tx) Classified(m *Message, c Classification) error {
+	var data map[string]any
+	b, _ := json.Marshal(c)
+	_ = json.Unmarshal(b, &data)
+	return t.logEvent(EvClassified, m.CaseRef, m.ID, data)
+}
+
+// Queued logs an outgoing message written to the outbox.
+func (t *Tx) Queued(o *OutMessage, category string) error {
+	return t.logEvent(EvQueued, o.CaseRef, o.Message, map[string]any{
+		"kind": o.Kind, "message_id": o.MessageID, "to": o.Rcpts, "category": category, "blob": o.Blob,
+	})
+}
+
+// Sent logs the server's acceptance of an outgoing message.
+func (t *Tx) Sent(o *OutMessage, reply string) error {
+	return t.logEvent(EvSent, o.CaseRef, o.Message, map[string]any{"kind": o.Kind, "message_id": o.MessageID, "to": o.Rcpts, "reply": reply})
+}
+
+// Retry logs a temporary failure.
+func (t *Tx) Retry(o *OutMessage, reply string, next time.Time) error {
+	return t.logEvent(EvRetry, o.CaseRef, o.Message, map[string]any{"kind": o.Kind, "message_id": o.MessageID, "reply": reply, "next_attempt": next.UTC().Format(time.RFC3339)})
+}
+
+// Failed logs a parked outgoing message.
+func (t *Tx) Failed(o *OutMessage, reply string) error {
+	return t.logEvent(EvFailed, o.CaseRef, o.Message, map[string]any{"kind": o.Kind, "message_id": o.MessageID, "to": o.Rcpts, "reply": reply})
+}
+
+// Moved logs where the original went.
+func (t *Tx) Moved(caseRef string, message int64, folder, how string) error {
+	return t.logEvent(EvMoved, caseRef, message, map[string]any{"folder": folder, "how": how})
+}
+
+// Alert logs something an operator must look at.
+func (t *Tx) Alert(kind, detail string) error {
+	return t.logEvent(EvAlert, "", 0, map[string]any{"kind": kind, "detail": detail})
+}
+
+// Filter selects events for the log command.
+type Filter struct {
+	Since, Until time.Time
+	Type         string
+	CaseRef      string
+	Category     string
+	Address      string
+	Limit        int
+}
+
+// Events returns the events that match f, newest last.
+func (s *Store) Events(ctx context.Context, f Filter) ([]Event, error) {
+	var where []string
+	var args []any
+	if !f.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "at < ?"), append(args, f.Until.UnixMilli())
+	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, f.Type)
+	}
+	if f.CaseRef != "" {
+		where, args = append(where, "case_ref = ?"), append(args, f.CaseRef)
+	}
+	if f.Category != "" {
+		where, args = append(where, "case_ref IN (SELECT case_ref FROM events WHERE type = 'classified' AND json_extract(data, '$.category') = ?)"), append(args, f.Category)
+	}
+	if f.Address != "" {
+		where, args = append(where, "case_ref IN (SELECT case_ref FROM events WHERE instr(lower(data), ?) > 0)"), append(args, strings.ToLower(f.Address))
+	}
+	q := `SELECT seq, at, type, case_ref, message, data, prev_hash, hash FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q = `SELECT * FROM (` + q + ` ORDER BY seq DESC LIMIT ?) ORDER BY seq`
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		if err := rows.Scan(&e.Seq, &e.At, &e.Type, &e.CaseRef, &e.Message, &e.Data, &e.PrevHash, &e.Hash); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Outbox states.
+const (
+	OutPending = "pending"
+	OutSent    = "sent"
+	OutParked  = "parked" // failed permanently or too often; visible in the log, never retried alone
+)
+
+// OutMessage is one outgoing message.
+type OutMessage struct {
+	ID            int64
+	Message       int64
+	CaseRef       string
+	Kind          string
+	MessageID     string
+	EnvFrom       string
+	Rcpts         []string
+	Blob          string
+	State         string
+	Attempts      int
+	NextAttemptAt int64
+	LastReply     string
+}
+
+// Enqueue adds an outgoing message. Its Message-ID is deterministic, so enqueuing the same
+// message again (a re-decided duplicate) does nothing; inserted says which happened.
+func (t *Tx) Enqueue(m *OutMessage) (inserted bool, err error) {
+	rcpts, err := json.Marshal(m.Rcpts)
+	if err != nil {
+		return false, err
+	}
+	res, err := t.exec(`INSERT INTO outbox (message, case_ref, kind, message_id, env_from, rcpts, blob, state, next_attempt_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
+		m.Message, m.CaseRef, m.Kind, m.MessageID, m.EnvFrom, string(rcpts), m.Blob, OutPending, t.Now.UnixMilli(), t.Now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("queue outgoing message: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 1 {
+		m.ID, _ = res.LastInsertId()
+	}
+	return n == 1, nil
+}
+
+// Due returns pending outgoing messages whose next attempt is due, oldest first.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]OutMessage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, message, case_ref, kind, message_id, env_from, rcpts, blob, state, attempts, next_attempt_at, last_reply
+		FROM outbox WHERE state = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?`, OutPending, now.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("query outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutMessage
+	for rows.Next() {
+		var m OutMessage
+		var rcpts string
+		if err := rows.Scan(&m.ID, &m.Message, &m.CaseRef, &m.Kind, &m.MessageID, &m.EnvFrom, &rcpts, &m.Blob, &m.State, &m.Attempts, &m.NextAttemptAt, &m.LastReply); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(rcpts), &m.Rcpts); err != nil {
+			return nil, fmt.Errorf("outbox row %d: bad recipient list: %w", m.ID, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// NextDue returns when the earliest pending message is due, if any is pending.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var at *int64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM outbox WHERE state = ?`, OutPending).Scan(&at); err != nil {
+		return time.Time{}, false, err
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(*at), true, nil
+}
+
+// MarkSent records the server's acceptance.
+func (t *Tx) MarkSent(id int64, reply string) error {
+	_, err := t.exec(`UPDATE outbox SET state = ?, attempts = attempts + 1, last_reply = ?, sent_at = ? WHERE id = ? AND state = ?`,
+		OutSent, reply, t.Now.UnixMilli(), id, OutPending)
+	return err
+}
+
+// MarkRetry records a temporary failure and when to try again.
+func (t *Tx) MarkRetry(id int64, reply string, next time.Time) error {
+	_, err := t.exec(`UPDATE outbox SET attempts = attempts + 1, last_reply = ?, next_attempt_at = ? WHERE id = ? AND state = ?`,
+		reply, next.UnixMilli(), id, OutPending)
+	return err
+}
+
+// MarkParked records a permanent failure; the row stays visible and is not retried.
+func (t *Tx) MarkParked(id int64, reply string) error {
+	_, err := t.exec(`UPDATE outbox SET state = ?, attempts = attempts + 1, last_reply = ? WHERE id = ? AND state = ?`,
+		OutParked, reply, id, OutPending)
+	return err
+}
+
+// OutboxOf lists the outgoing messages of one received message.
+func (s *Store) OutboxOf(ctx context.Context, message int64) ([]OutMessage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, message_id, rcpts, state, attempts, last_reply FROM outbox WHERE message = ? ORDER BY id`, message)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []OutMessage
+	for rows.Next() {
+		var m OutMessage
+		var rcpts string
+		if err := rows.Scan(&m.ID, &m.Kind, &m.MessageID, &rcpts, &m.State, &m.Attempts, &m.LastReply); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(rcpts), &m.Rcpts)
+		m.Message = message
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
