@@ -26,8 +26,10 @@ type Config struct {
 
 // Daemon holds process-wide settings.
 type Daemon struct {
-	StateDir        string   `toml:"state_dir"`
-	PollInterval    Duration `toml:"poll_interval"`
+	StateDir     string   `toml:"state_dir"`
+	PollInterval Duration `toml:"poll_interval"`
+	// IMAPTimeout bounds every IMAP command; a server silent for longer is reconnected.
+	IMAPTimeout     Duration `toml:"imap_timeout"`
 	MessageIDDomain string   `toml:"message_id_domain"`
 	LogLevel        string   `toml:"log_level"`
 	// DryRun decides and logs everything but sends nothing and moves nothing.
@@ -85,6 +87,9 @@ type SMTP struct {
 	User        string   `toml:"user"`
 	Timeout     Duration `toml:"timeout"`
 	MaxAttempts int      `toml:"max_attempts"`
+	// RetryBase is the wait after the first temporary failure; it doubles up to RetryMax.
+	RetryBase Duration `toml:"retry_base"`
+	RetryMax  Duration `toml:"retry_max"`
 	Credentials
 }
 
@@ -138,8 +143,11 @@ type Category struct {
 	// Review marks the catch-all category: its cases go to a human, never forwarded.
 	Review bool `toml:"review"`
 	// Disclaimer appends Team.Disclaimer to customer-facing text.
-	Disclaimer bool   `toml:"disclaimer"`
-	Rules      []Rule `toml:"rule"`
+	Disclaimer bool `toml:"disclaimer"`
+	// Sensitive marks a category (clinical) whose cases must reach only its own address:
+	// when it has evidence but loses, the case goes to review instead of elsewhere.
+	Sensitive bool   `toml:"sensitive"`
+	Rules     []Rule `toml:"rule"`
 }
 
 // Rule adds Weight to its category when any phrase occurs, unless an Unless phrase occurs too.

@@ -20,11 +20,12 @@ func Default() Config {
 		Daemon: Daemon{
 			StateDir:        "/var/lib/triagem",
 			PollInterval:    Duration{2 * time.Minute},
+			IMAPTimeout:     Duration{60 * time.Second},
 			MessageIDDomain: "triagem.invalid",
 			LogLevel:        "info",
 		},
 		Folders: Folders{Processed: "Triagem/Processados", Review: "Triagem/Revisao", Quarantine: "Triagem/Quarentena"},
-		SMTP:    SMTP{Port: 587, TLS: "starttls", Timeout: Duration{30 * time.Second}, MaxAttempts: 12},
+		SMTP:    SMTP{Port: 587, TLS: "starttls", Timeout: Duration{30 * time.Second}, MaxAttempts: 12, RetryBase: Duration{30 * time.Second}, RetryMax: Duration{30 * time.Minute}},
 		Team:    Team{Language: "pt-PT"},
 		Limits: Limits{
 			MaxMessageBytes: 32 << 20,
@@ -115,6 +116,9 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	if c.Daemon.PollInterval.Duration < time.Second {
 		bad("daemon.poll_interval", "poll_interval %v is too short: use at least 1s", c.Daemon.PollInterval)
 	}
+	if c.Daemon.IMAPTimeout.Duration < time.Second {
+		bad("daemon.imap_timeout", "imap_timeout %v is too short: use at least 1s", c.Daemon.IMAPTimeout)
+	}
 	if c.Daemon.MessageIDDomain == "" || strings.ContainsAny(c.Daemon.MessageIDDomain, "<>@ \t") {
 		bad("daemon.message_id_domain", "message_id_domain %q must be a bare domain", c.Daemon.MessageIDDomain)
 	}
@@ -144,6 +148,9 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	}
 
 	checkServer(bad, "smtp", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS)
+	if c.SMTP.RetryBase.Duration <= 0 || c.SMTP.RetryMax.Duration < c.SMTP.RetryBase.Duration {
+		bad("smtp.retry_base", "retry_base must be positive and no longer than retry_max")
+	}
 	if c.SMTP.MaxAttempts < 1 {
 		bad("smtp.max_attempts", "max_attempts must be at least 1")
 	}

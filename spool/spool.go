@@ -38,6 +38,45 @@ func (s *Spool) path(sum string) (string, error) {
 	return filepath.Join(s.dir, sum[:2], sum), nil
 }
 
+// PutReader streams r into the spool and returns its sum and size. The bytes are never
+// held in memory as a whole, so a 25 MB scan costs a buffer, not 25 MB.
+func (s *Spool) PutReader(r io.Reader) (string, int64, error) {
+	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("spool: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if err != nil {
+		tmp.Close()
+		return "", n, fmt.Errorf("spool: write: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", n, fmt.Errorf("spool: sync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", n, fmt.Errorf("spool: %w", err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	p, _ := s.path(sum)
+	if _, err := os.Stat(p); err == nil {
+		return sum, n, nil
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", n, fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return "", n, fmt.Errorf("spool: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", n, err
+	}
+	return sum, n, nil
+}
+
 // Put stores b and returns its sum. It returns only once the bytes are on disk (file and
 // directory fsynced), so a database row that names the sum never points at nothing.
 func (s *Spool) Put(b []byte) (string, error) {

@@ -114,6 +114,10 @@ type Classification struct {
 	NIFHash    string   `json:"nif_hash,omitempty"`
 	Identified bool     `json:"identified"`
 	Disclaimer bool     `json:"disclaimer"`
+	// To is where the case was routed (To and CC).
+	To     []string           `json:"to,omitempty"`
+	Rules  []string           `json:"rules,omitempty"`
+	Scores map[string]float64 `json:"scores,omitempty"`
 }
 
 // Classified logs a decision with its explanation.
@@ -125,10 +129,12 @@ func (t *Tx) Classified(m *Message, c Classification) error {
 }
 
 // Queued logs an outgoing message written to the outbox.
-func (t *Tx) Queued(o *OutMessage, category string) error {
-	return t.logEvent(EvQueued, o.CaseRef, o.Message, map[string]any{
-		"kind": o.Kind, "message_id": o.MessageID, "to": o.Rcpts, "category": category, "blob": o.Blob,
-	})
+func (t *Tx) Queued(o *OutMessage, category, templateHash string) error {
+	data := map[string]any{"kind": o.Kind, "message_id": o.MessageID, "to": o.Rcpts, "category": category, "blob": o.Blob, "state": o.State}
+	if templateHash != "" {
+		data["template"] = templateHash
+	}
+	return t.logEvent(EvQueued, o.CaseRef, o.Message, data)
 }
 
 // Sent logs the server's acceptance of an outgoing message.

@@ -61,9 +61,9 @@ func (t *Tx) SetCheckpoint(inbox, mailbox string, uidValidity, lastUID uint32) e
 // InsertMessage records a received message. A message already recorded under the same
 // (inbox, mailbox, UIDVALIDITY, UID) is not inserted again; inserted says which happened.
 func (t *Tx) InsertMessage(m *Message) (inserted bool, err error) {
-	res, err := t.exec(`INSERT INTO messages (inbox, mailbox, uidvalidity, uid, blob, size, message_id, case_key, case_ref, received_at, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		m.Inbox, m.Mailbox, m.UIDValidity, m.UID, m.Blob, m.Size, m.MessageID, m.CaseKey, m.CaseRef, t.Now.UnixMilli(), StateReceived)
+	res, err := t.exec(`INSERT INTO messages (inbox, mailbox, uidvalidity, uid, blob, size, message_id, case_key, case_ref, received_at, state, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		m.Inbox, m.Mailbox, m.UIDValidity, m.UID, m.Blob, m.Size, m.MessageID, m.CaseKey, m.CaseRef, t.Now.UnixMilli(), StateReceived, m.Reason)
 	if err != nil {
 		return false, fmt.Errorf("record message: %w", err)
 	}

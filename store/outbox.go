@@ -11,7 +11,8 @@ import (
 const (
 	OutPending = "pending"
 	OutSent    = "sent"
-	OutParked  = "parked" // failed permanently or too often; visible in the log, never retried alone
+	OutParked  = "parked"  // failed permanently or too often; visible in the log, never retried alone
+	OutDryRun  = "dry-run" // decided under dry_run: kept for inspection, never sent
 )
 
 // OutMessage is one outgoing message.
@@ -30,7 +31,7 @@ type OutMessage struct {
 	LastReply     string
 }
 
-// Enqueue adds an outgoing message. Its Message-ID is deterministic, so enqueuing the same
+// Enqueue adds an outgoing message in m.State (pending, or dry-run). Its Message-ID is deterministic, so enqueuing the same
 // message again (a re-decided duplicate) does nothing; inserted says which happened.
 func (t *Tx) Enqueue(m *OutMessage) (inserted bool, err error) {
 	rcpts, err := json.Marshal(m.Rcpts)
@@ -39,7 +40,7 @@ func (t *Tx) Enqueue(m *OutMessage) (inserted bool, err error) {
 	}
 	res, err := t.exec(`INSERT INTO outbox (message, case_ref, kind, message_id, env_from, rcpts, blob, state, next_attempt_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`,
-		m.Message, m.CaseRef, m.Kind, m.MessageID, m.EnvFrom, string(rcpts), m.Blob, OutPending, t.Now.UnixMilli(), t.Now.UnixMilli())
+		m.Message, m.CaseRef, m.Kind, m.MessageID, m.EnvFrom, string(rcpts), m.Blob, m.State, t.Now.UnixMilli(), t.Now.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("queue outgoing message: %w", err)
 	}

@@ -1,0 +1,154 @@
+// Package daemon wires intake, screening, classification, the outbox and moves into the
+// running triage service; cmd/triagem and the end-to-end tests start the same App.
+package daemon
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/triagem/triagem/classify"
+	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/route"
+	"github.com/triagem/triagem/screen"
+	"github.com/triagem/triagem/spool"
+	"github.com/triagem/triagem/store"
+	"github.com/triagem/triagem/templates"
+)
+
+// App is one triagem instance: its configuration, state and decision machinery.
+type App struct {
+	Cfg      *config.Config
+	Store    *store.Store
+	Spool    *spool.Spool
+	Log      *slog.Logger
+	Router   *route.Router
+	Composer *route.Composer
+
+	hashKey    []byte
+	allowed    map[string]bool
+	screenEnv  screen.Env
+	limits     parse.Limits
+	wakeSender chan struct{}
+	wakeMover  chan struct{}
+}
+
+// Open prepares the state directory and everything the pipeline needs.
+func Open(cfg *config.Config, log *slog.Logger) (*App, error) {
+	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state_dir %s: %w", cfg.Daemon.StateDir, err)
+	}
+	st, err := store.Open(filepath.Join(cfg.Daemon.StateDir, "triagem.db"))
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spool.Open(filepath.Join(cfg.Daemon.StateDir, "spool"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	key, err := hashKey(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	cls, err := classify.New(cfg)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("compile rules: %w", err)
+	}
+	tmpl, err := templates.Load(cfg.Team.Language)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	departments := map[string]bool{}
+	for _, c := range cfg.Categories {
+		for _, a := range append(append([]string{}, c.To...), c.Cc...) {
+			if pa, err := config.ParseAddress(a); err == nil {
+				departments[pa.Address] = true
+			}
+		}
+	}
+	agents := map[string]bool{}
+	for _, a := range cfg.Team.Agents {
+		if pa, err := config.ParseAddress(a); err == nil {
+			agents[pa.Address] = true
+		}
+	}
+	return &App{
+		Cfg: cfg, Store: st, Spool: sp, Log: log,
+		Router:   route.New(cfg, cls),
+		Composer: route.NewComposer(cfg, tmpl),
+		hashKey:  key,
+		allowed:  cfg.Recipients(),
+		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: agents, Departments: departments,
+			MessageIDDomain: cfg.Daemon.MessageIDDomain},
+		limits: parse.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxParts: cfg.Limits.MaxParts,
+			MaxDepth: cfg.Limits.MaxDepth, MaxTextBytes: cfg.Limits.MaxTextBytes},
+		wakeSender: make(chan struct{}, 1),
+		wakeMover:  make(chan struct{}, 1),
+	}, nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.Store.Close() }
+
+// HashNIF is the keyed hash under which a NIF is stored: auditors can search for a NIF
+// they type in, but the log never holds it.
+func (a *App) HashNIF(nif string) string {
+	if nif == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, a.hashKey)
+	m.Write([]byte("nif:" + nif))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+func hashKey(cfg *config.Config) ([]byte, error) {
+	if cfg.Privacy.KeyEnv != "" {
+		if v := os.Getenv(cfg.Privacy.KeyEnv); v != "" {
+			return []byte(v), nil
+		}
+	}
+	path := cfg.Privacy.KeyFile
+	if path == "" {
+		path = filepath.Join(cfg.Daemon.StateDir, "hash.key")
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if k := strings.TrimSpace(string(b)); k != "" {
+			return []byte(k), nil
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read hash key %s: %w", path, err)
+	}
+	if cfg.Privacy.KeyFile != "" {
+		return nil, fmt.Errorf("hash key file %s is missing or empty: restore it (without it old NIFs cannot be searched)", path)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	k := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(k+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write new hash key %s: %w", path, err)
+	}
+	return []byte(k), nil
+}
+
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,187 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/route"
+	"github.com/triagem/triagem/screen"
+	"github.com/triagem/triagem/store"
+)
+
+// ProcessPending decides every recorded message that has no decision yet.
+func (a *App) ProcessPending(ctx context.Context) (int, error) {
+	done := 0
+	for {
+		batch, err := a.Store.Undecided(ctx, 100)
+		if err != nil {
+			return done, err
+		}
+		if len(batch) == 0 {
+			return done, nil
+		}
+		for _, m := range batch {
+			if err := ctx.Err(); err != nil {
+				return done, err
+			}
+			if err := a.decideOne(ctx, m); err != nil {
+				return done, fmt.Errorf("decide %s: %w", m.CaseRef, err)
+			}
+			done++
+		}
+		kick(a.wakeSender)
+	}
+}
+
+// Evaluate parses, screens and classifies raw without touching any state: the dry run
+// behind `triagem classify` and the first half of every real decision.
+func (a *App) Evaluate(raw []byte, caseRef string) (route.Decision, *parse.Mail) {
+	if int64(len(raw)) > a.Cfg.Limits.MaxMessageBytes {
+		return a.Router.Quarantined(fmt.Sprintf("message of %d bytes is larger than limits.max_message_bytes (%d)", len(raw), a.Cfg.Limits.MaxMessageBytes)), nil
+	}
+	pm, err := parse.Parse(raw, a.limits)
+	if err != nil {
+		var le *parse.LimitError
+		if errors.As(err, &le) {
+			return a.Router.Quarantined("over a limit: " + le.Reason), pm
+		}
+		return a.Router.Quarantined("unreadable: " + err.Error()), pm
+	}
+	v := screen.Check(pm, a.screenEnv)
+	return a.Router.Decide(pm, v), pm
+}
+
+func (a *App) decideOne(ctx context.Context, m store.Message) error {
+	var d route.Decision
+	var pm *parse.Mail
+	var raw []byte
+	switch {
+	case m.Blob == "":
+		d = a.Router.Quarantined(m.Reason)
+	default:
+		var err error
+		raw, err = a.Spool.Get(m.Blob)
+		if err != nil {
+			return err
+		}
+		d, pm = a.Evaluate(raw, m.CaseRef)
+	}
+
+	var outs []route.Outgoing
+	if d.Action == route.Forward || d.Action == route.Review {
+		// A second copy of a case (the same Message-ID again, or in another inbox) is
+		// recorded and moved, never forwarded again.
+		var dupOf string
+		if err := a.Store.Tx(ctx, func(tx *store.Tx) error {
+			ref, ok, err := tx.EarlierCase(m.CaseKey, m.ID)
+			if ok {
+				dupOf = ref
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+		if dupOf != "" {
+			d = route.Decision{Action: route.Duplicate, Category: d.Category, Folder: a.Cfg.Folders.Processed,
+				Customer: d.Customer, Reasons: []string{"same Message-ID as case " + dupOf + ": forwarded once, by policy"}}
+		} else {
+			var err error
+			outs, err = a.Composer.Compose(d, route.Case{Ref: m.CaseRef, Key: m.CaseKey, Received: time.UnixMilli(m.ReceivedAt), Raw: raw, Mail: pm})
+			if err != nil {
+				return fmt.Errorf("compose: %w", err)
+			}
+		}
+	}
+	for _, o := range outs {
+		for _, r := range o.Rcpts {
+			if !a.allowed[r] {
+				return fmt.Errorf("refusing to queue %s to %s: the configuration does not name that address", o.Kind, r)
+			}
+		}
+	}
+	blobs := make([]string, len(outs))
+	for i, o := range outs {
+		sum, err := a.Spool.Put(o.Raw)
+		if err != nil {
+			return err
+		}
+		blobs[i] = sum
+	}
+
+	state := store.OutPending
+	if a.Cfg.Daemon.DryRun {
+		state = store.OutDryRun
+	}
+	err := a.Store.Tx(ctx, func(tx *store.Tx) error {
+		trace, err := json.Marshal(d.Trace)
+		if err != nil {
+			return err
+		}
+		if err := tx.SaveDecision(store.Decision{Message: m.ID, Category: d.Category, Confidence: d.Confidence,
+			Action: d.Action, Customer: d.Customer, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified,
+			Disclaimer: d.Disclaimer, Trace: string(trace)}); err != nil {
+			return err
+		}
+		if err := a.logDecision(tx, &m, d); err != nil {
+			return err
+		}
+		for i, o := range outs {
+			om := &store.OutMessage{Message: m.ID, CaseRef: m.CaseRef, Kind: o.Kind, MessageID: o.MessageID,
+				EnvFrom: o.EnvFrom, Rcpts: o.Rcpts, Blob: blobs[i], State: state}
+			inserted, err := tx.Enqueue(om)
+			if err != nil {
+				return err
+			}
+			if inserted {
+				if err := tx.Queued(om, d.Category, o.TemplateHash); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Decide(m.ID, d.Action, d.Folder, firstReason(d))
+	})
+	if err != nil {
+		return err
+	}
+	a.Log.Info("decided", "case", m.CaseRef, "action", d.Action, "category", d.Category,
+		"confidence", d.Confidence, "to", d.To, "cc", d.Cc, "reason", firstReason(d))
+	return nil
+}
+
+// logDecision writes the typed event of the decision. Text never goes into the log; for a
+// sensitive category not even the matched phrases do.
+func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision) error {
+	switch d.Action {
+	case route.Ignore:
+		return tx.Ignored(m, firstReason(d))
+	case route.Quarantine:
+		return tx.Quarantined(m, firstReason(d))
+	case route.Duplicate:
+		return tx.Duplicate(m, firstReason(d))
+	}
+	c := store.Classification{Category: d.Category, Confidence: d.Confidence, Action: d.Action,
+		Reasons: d.Reasons, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified, Disclaimer: d.Disclaimer,
+		To: append(append([]string{}, d.To...), d.Cc...)}
+	if d.Trace != nil {
+		sensitive := a.Cfg.Category(d.Category) != nil && a.Cfg.Category(d.Category).Sensitive
+		for _, h := range d.Trace.Hits {
+			if sensitive {
+				h.Phrase = ""
+			}
+			c.Rules = append(c.Rules, fmt.Sprintf("%s/%s %s %.2f %s", h.Category, h.Rule, h.Where, h.Score, h.Phrase))
+		}
+		c.Scores = d.Trace.Scores
+	}
+	return tx.Classified(m, c)
+}
+
+func firstReason(d route.Decision) string {
+	if len(d.Reasons) == 0 {
+		return ""
+	}
+	return d.Reasons[len(d.Reasons)-1]
+}

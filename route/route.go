@@ -1,0 +1,114 @@
+// Package route turns a screened, parsed and classified mail into a decision: where it
+// goes, what the customer is told, and which messages that takes.
+package route
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/triagem/triagem/classify"
+	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/identify"
+	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/screen"
+)
+
+// Actions a decision can take on a mail.
+const (
+	Forward    = "forward"    // to the category's department, with a draft for the agents
+	Review     = "review"     // to a human: unsure, "other", or a reply we cannot act on yet
+	Ignore     = "ignore"     // automated or our own: never answered
+	Quarantine = "quarantine" // could not be read safely
+	Duplicate  = "duplicate"  // another copy of a case already decided
+)
+
+// Decision is what happens to one mail, with every reason.
+type Decision struct {
+	Action     string
+	Category   string
+	Confidence float64
+	To, Cc     []string
+	// Customer is the address a reply to the customer may go to: the mail's own From.
+	Customer   string
+	NIF        *identify.NIF
+	Name       *identify.Name
+	Identified bool
+	Disclaimer bool
+	Language   string
+	Folder     string
+	Reasons    []string
+	Trace      *classify.Result
+}
+
+// ValidNIF returns the NIF when one with a valid check digit was found.
+func (d *Decision) ValidNIF() string {
+	if d.NIF != nil && d.NIF.Valid {
+		return d.NIF.Value
+	}
+	return ""
+}
+
+// Router decides with one configuration.
+type Router struct {
+	cfg        *config.Config
+	classifier *classify.Classifier
+}
+
+// New prepares a router for cfg.
+func New(cfg *config.Config, c *classify.Classifier) *Router {
+	return &Router{cfg: cfg, classifier: c}
+}
+
+// Quarantined is the decision for a mail that could not be read.
+func (r *Router) Quarantined(reason string) Decision {
+	return Decision{Action: Quarantine, Category: r.cfg.ReviewCategory(), Folder: r.cfg.Folders.Quarantine, Reasons: []string{reason}}
+}
+
+// Decide decides on a parsed mail and its screening verdict.
+func (r *Router) Decide(m *parse.Mail, v screen.Verdict) Decision {
+	d := Decision{Category: r.cfg.ReviewCategory(), Language: r.cfg.Team.Language}
+	if len(m.From) > 0 {
+		d.Customer = m.From[0].Address
+	}
+	switch v.Kind {
+	case screen.Customer:
+	case screen.Automated, screen.Own, screen.Loop:
+		d.Action, d.Folder = Ignore, r.cfg.Folders.Processed
+		d.Reasons = []string{"not answered: " + v.Reason}
+		return d
+	default:
+		// Replies from agents and departments are handled by the approval flow; until a
+		// reply can be matched to a pending draft, a human looks at it.
+		d.Action, d.Folder = Review, r.cfg.Folders.Review
+		d.Reasons = []string{v.Reason + ": left for an agent"}
+		return d
+	}
+
+	res := r.classifier.Classify(classify.Input{Subject: m.Subject, NewText: m.NewText + "\n" + m.Signature, Quoted: m.Quoted})
+	d.Trace = &res
+	d.Category, d.Confidence = res.Category, res.Confidence
+	d.Reasons = append(d.Reasons, res.Reasons...)
+	d.Language = classify.Language(m.Subject+"\n"+m.NewText, r.cfg.Team.Language)
+
+	display := ""
+	if len(m.From) > 0 {
+		display = m.From[0].Name
+	}
+	d.NIF = identify.FindNIF(m.Subject, m.NewText, m.Signature, m.Quoted)
+	d.Name = identify.FindName(m.NewText, m.Signature, display)
+	d.Identified = d.Name != nil && d.ValidNIF() != ""
+
+	cat := r.cfg.Category(res.Category)
+	if res.Unsure || cat == nil || cat.Review {
+		d.Action, d.Folder = Review, r.cfg.Folders.Review
+		if cat == nil || cat.Review {
+			d.Reasons = append(d.Reasons, "the procedure names no department for this: a human decides")
+		}
+		return d
+	}
+	d.Action, d.Folder = Forward, r.cfg.Folders.Processed
+	d.To, d.Cc = append([]string(nil), cat.To...), append([]string(nil), cat.Cc...)
+	d.Disclaimer = cat.Disclaimer
+	d.Reasons = append(d.Reasons, fmt.Sprintf("procedure: %s go to %s", cat.Label, strings.Join(append(append([]string{}, cat.To...), cat.Cc...), ", ")))
+	return d
+}
