@@ -24,25 +24,72 @@ import (
 	"github.com/triagem/triagem/templates"
 )
 
-// App is one triagem instance: its configuration, state and decision machinery.
-type App struct {
+// Evaluator decides on a mail without touching any state: parse, screen, classify, route.
+// It is the dry run behind `triagem classify` and the first half of every real decision.
+type Evaluator struct {
 	Cfg      *config.Config
-	Store    *store.Store
-	Spool    *spool.Spool
-	Log      *slog.Logger
 	Router   *route.Router
 	Composer *route.Composer
 
+	allowed   map[string]bool
+	screenEnv screen.Env
+	limits    parse.Limits
+}
+
+// NewEvaluator compiles the rules and templates of cfg.
+func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
+	cls, err := classify.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("compile rules: %w", err)
+	}
+	tmpl, err := templates.Load(cfg.Team.Language)
+	if err != nil {
+		return nil, err
+	}
+	departments := map[string]bool{}
+	for _, c := range cfg.Categories {
+		for _, a := range append(append([]string{}, c.To...), c.Cc...) {
+			if pa, err := config.ParseAddress(a); err == nil {
+				departments[pa.Address] = true
+			}
+		}
+	}
+	agents := map[string]bool{}
+	for _, a := range cfg.Team.Agents {
+		if pa, err := config.ParseAddress(a); err == nil {
+			agents[pa.Address] = true
+		}
+	}
+	return &Evaluator{
+		Cfg:      cfg,
+		Router:   route.New(cfg, cls),
+		Composer: route.NewComposer(cfg, tmpl),
+		allowed:  cfg.Recipients(),
+		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: agents, Departments: departments,
+			MessageIDDomain: cfg.Daemon.MessageIDDomain},
+		limits: parse.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxParts: cfg.Limits.MaxParts,
+			MaxDepth: cfg.Limits.MaxDepth, MaxTextBytes: cfg.Limits.MaxTextBytes},
+	}, nil
+}
+
+// App is one triagem instance: its configuration, state and decision machinery.
+type App struct {
+	*Evaluator
+	Store *store.Store
+	Spool *spool.Spool
+	Log   *slog.Logger
+
 	hashKey    []byte
-	allowed    map[string]bool
-	screenEnv  screen.Env
-	limits     parse.Limits
 	wakeSender chan struct{}
 	wakeMover  chan struct{}
 }
 
 // Open prepares the state directory and everything the pipeline needs.
 func Open(cfg *config.Config, log *slog.Logger) (*App, error) {
+	ev, err := NewEvaluator(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state_dir %s: %w", cfg.Daemon.StateDir, err)
 	}
@@ -60,40 +107,9 @@ func Open(cfg *config.Config, log *slog.Logger) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	cls, err := classify.New(cfg)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("compile rules: %w", err)
-	}
-	tmpl, err := templates.Load(cfg.Team.Language)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	departments := map[string]bool{}
-	for _, c := range cfg.Categories {
-		for _, a := range append(append([]string{}, c.To...), c.Cc...) {
-			if pa, err := config.ParseAddress(a); err == nil {
-				departments[pa.Address] = true
-			}
-		}
-	}
-	agents := map[string]bool{}
-	for _, a := range cfg.Team.Agents {
-		if pa, err := config.ParseAddress(a); err == nil {
-			agents[pa.Address] = true
-		}
-	}
 	return &App{
-		Cfg: cfg, Store: st, Spool: sp, Log: log,
-		Router:   route.New(cfg, cls),
-		Composer: route.NewComposer(cfg, tmpl),
-		hashKey:  key,
-		allowed:  cfg.Recipients(),
-		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: agents, Departments: departments,
-			MessageIDDomain: cfg.Daemon.MessageIDDomain},
-		limits: parse.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxParts: cfg.Limits.MaxParts,
-			MaxDepth: cfg.Limits.MaxDepth, MaxTextBytes: cfg.Limits.MaxTextBytes},
+		Evaluator: ev, Store: st, Spool: sp, Log: log,
+		hashKey:    key,
 		wakeSender: make(chan struct{}, 1),
 		wakeMover:  make(chan struct{}, 1),
 	}, nil

@@ -37,9 +37,8 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 	}
 }
 
-// Evaluate parses, screens and classifies raw without touching any state: the dry run
-// behind `triagem classify` and the first half of every real decision.
-func (a *App) Evaluate(raw []byte, caseRef string) (route.Decision, *parse.Mail) {
+// Evaluate parses, screens, classifies and routes raw.
+func (a *Evaluator) Evaluate(raw []byte) (route.Decision, *parse.Mail) {
 	if int64(len(raw)) > a.Cfg.Limits.MaxMessageBytes {
 		return a.Router.Quarantined(fmt.Sprintf("message of %d bytes is larger than limits.max_message_bytes (%d)", len(raw), a.Cfg.Limits.MaxMessageBytes)), nil
 	}
@@ -68,7 +67,7 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 		if err != nil {
 			return err
 		}
-		d, pm = a.Evaluate(raw, m.CaseRef)
+		d, pm = a.Evaluate(raw)
 	}
 
 	var outs []route.Outgoing

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/triagem/triagem/daemon"
+	"github.com/triagem/triagem/demo"
+	"github.com/triagem/triagem/store"
+)
+
+func runDemo(ctx context.Context, out io.Writer, dir string) error { return demo.Run(ctx, out, dir) }
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file")
+	once := fs.Bool("once", false, "drain every inbox and the outbox once, then exit")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := loadConfig(*path, stderr)
+	if err != nil {
+		return err
+	}
+	if len(cfg.Inboxes) == 0 {
+		return fmt.Errorf("%s has no [[inbox]]: nothing to watch", cfg.Path)
+	}
+	app, err := daemon.Open(cfg, newLogger(cfg.Daemon.LogLevel, stderr))
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if !*once {
+		return app.Run(ctx)
+	}
+	sum, err := app.RunOnce(ctx)
+	fmt.Fprintf(stdout, "fetched %d, decided %d, sent %d, failed %d, moved %d, still pending %d\n",
+		sum.Fetched, sum.Decided, sum.Sent, sum.Failed, sum.Moved, sum.Pending)
+	return err
+}
+
+// classifyLine is the JSON contract of `triagem classify --json`.
+type classifyLine struct {
+	File       string   `json:"file"`
+	Category   string   `json:"category"`
+	Confidence float64  `json:"confidence"`
+	Action     string   `json:"action"`
+	To         []string `json:"to"`
+	Cc         []string `json:"cc"`
+	NIF        *string  `json:"nif"`
+	Name       *string  `json:"name"`
+	Identified bool     `json:"identified"`
+	Disclaimer bool     `json:"disclaimer"`
+	Reasons    []string `json:"reasons"`
+}
+
+func cmdClassify(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file")
+	asJSON := fs.Bool("json", false, "one JSON object per file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() == 0 {
+		return usageError{fmt.Errorf("name at least one .eml file")}
+	}
+	cfg, err := loadConfig(*path, nil)
+	if err != nil {
+		return err
+	}
+	ev, err := daemon.NewEvaluator(cfg)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	failed := 0
+	for _, file := range fs.Args() {
+		line := classifyLine{File: file, To: []string{}, Cc: []string{}, Reasons: []string{}}
+		raw, err := readBounded(file, cfg.Limits.MaxMessageBytes)
+		var trace []string
+		if err != nil {
+			line.Category, line.Action = cfg.ReviewCategory(), "quarantine"
+			line.Reasons = []string{err.Error()}
+			failed++
+		} else {
+			d, _ := ev.Evaluate(raw)
+			line.Category, line.Confidence, line.Action = d.Category, d.Confidence, d.Action
+			if d.Action == "duplicate" {
+				line.Action = "ignore"
+			}
+			line.To = append(line.To, d.To...)
+			line.Cc = append(line.Cc, d.Cc...)
+			if n := d.ValidNIF(); n != "" {
+				line.NIF = &n
+			}
+			if d.Name != nil {
+				line.Name = &d.Name.Value
+			}
+			line.Identified, line.Disclaimer = d.Identified, d.Disclaimer
+			line.Reasons = append(line.Reasons, d.Reasons...)
+			if d.Trace != nil {
+				for _, h := range d.Trace.Hits {
+					trace = append(trace, fmt.Sprintf("%-10s %-20s %-8s %5.2f  %q", h.Category, h.Rule, h.Where, h.Score, h.Phrase))
+				}
+			}
+		}
+		if *asJSON {
+			if err := enc.Encode(line); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "%s\n  decision:   %s → %s (confidence %.2f)\n", file, line.Category, line.Action, line.Confidence)
+		if len(line.To) > 0 {
+			fmt.Fprintf(stdout, "  to:         %s\n", strings.Join(line.To, ", "))
+		}
+		if len(line.Cc) > 0 {
+			fmt.Fprintf(stdout, "  cc:         %s\n", strings.Join(line.Cc, ", "))
+		}
+		fmt.Fprintf(stdout, "  customer:   name %s, NIF %s, identified %v, disclaimer %v\n", deref(line.Name), deref(line.NIF), line.Identified, line.Disclaimer)
+		for _, r := range line.Reasons {
+			fmt.Fprintf(stdout, "  because:    %s\n", r)
+		}
+		for _, t := range trace {
+			fmt.Fprintf(stdout, "  evidence:   %s\n", t)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if failed > 0 && !*asJSON {
+		return fmt.Errorf("%d file(s) could not be read", failed)
+	}
+	return nil
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("message of %d bytes is larger than limits.max_message_bytes (%d)", st.Size(), limit)
+	}
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}
+
+func cmdCheckConfig(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := loadConfig(*path, stdout)
+	if err != nil {
+		return err
+	}
+	if _, err := daemon.NewEvaluator(cfg); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	fmt.Fprintf(stdout, "%s: OK — %d inbox(es), %d categories, %d addresses triagem may send to\n",
+		cfg.Path, len(cfg.Inboxes), len(cfg.Categories), len(cfg.Recipients()))
+	return nil
+}
+
+func cmdLog(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("log", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file (names the state_dir with the database)")
+	var f store.Filter
+	since := fs.Duration("since", 0, "only events of the last DURATION (e.g. 24h)")
+	fs.StringVar(&f.Type, "type", "", "event type: received, ignored, quarantined, classified, queued, sent, retry, failed, moved, alert")
+	fs.StringVar(&f.CaseRef, "case", "", "one case, e.g. TRG-ABCD2345")
+	fs.StringVar(&f.Category, "category", "", "cases classified in this category")
+	fs.StringVar(&f.Address, "address", "", "cases that involve this address")
+	fs.IntVar(&f.Limit, "limit", 100, "at most this many events (the newest)")
+	asJSON := fs.Bool("json", false, "JSON lines instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := loadConfig(*path, nil)
+	if err != nil {
+		return err
+	}
+	if *since > 0 {
+		f.Since = time.Now().Add(-*since)
+	}
+	dbPath := cfg.Daemon.StateDir + "/triagem.db"
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("no database at %s: has triagem run with this configuration?", dbPath)
+	}
+	st, err := store.Open(dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	evs, err := st.Events(ctx, f)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, e := range evs {
+			if err := enc.Encode(map[string]any{"seq": e.Seq, "at": time.UnixMilli(e.At).UTC().Format(time.RFC3339Nano),
+				"type": e.Type, "case": e.CaseRef, "data": json.RawMessage(e.Data)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tCASE\tDETAILS")
+	for _, e := range evs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, time.UnixMilli(e.At).Format("2006-01-02 15:04:05"), e.Type, e.CaseRef, summarize(e))
+	}
+	return tw.Flush()
+}
+
+// summarize picks the fields a person reads first from an event's data.
+func summarize(e store.Event) string {
+	m := e.Fields()
+	var parts []string
+	for _, k := range []string{"category", "action", "confidence", "kind", "to", "folder", "how", "reason", "reply", "kind", "detail", "from", "size"} {
+		if v, ok := m[k]; ok && v != "" && v != nil {
+			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+		}
+	}
+	return strings.Join(parts, " ")
+}

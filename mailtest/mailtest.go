@@ -1,0 +1,202 @@
+// Package mailtest runs in-process IMAP (go-imap's imapmemserver) and SMTP (go-smtp)
+// servers on loopback, for the demo and the fast tests.
+package mailtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-smtp"
+)
+
+// IMAP is an in-memory IMAP server.
+type IMAP struct {
+	Addr  string
+	mem   *imapmemserver.Server
+	srv   *imapserver.Server
+	users map[string]*imapmemserver.User
+	done  chan struct{}
+}
+
+// StartIMAP listens on 127.0.0.1 at a free port. caps nil means MOVE, UIDPLUS and IDLE.
+func StartIMAP(caps imap.CapSet) (*IMAP, error) {
+	if caps == nil {
+		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapMove: {}, imap.CapUIDPlus: {}, imap.CapIdle: {}}
+	}
+	mem := imapmemserver.New()
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps:         caps,
+		InsecureAuth: true,
+		Logger:       log.New(io.Discard, "", 0),
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &IMAP{Addr: ln.Addr().String(), mem: mem, srv: srv, users: map[string]*imapmemserver.User{}, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		_ = srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// AddUser creates a user with an INBOX.
+func (s *IMAP) AddUser(name, password string) error {
+	u := imapmemserver.NewUser(name, password)
+	if err := u.Create("INBOX", nil); err != nil {
+		return err
+	}
+	s.mem.AddUser(u)
+	s.users[name] = u
+	return nil
+}
+
+type literal struct {
+	*bytes.Reader
+	n int64
+}
+
+func (l literal) Size() int64 { return l.n }
+
+// Append puts raw into the user's folder, as a delivery would.
+func (s *IMAP) Append(user, folder string, raw []byte) error {
+	u := s.users[user]
+	if u == nil {
+		return fmt.Errorf("no user %s", user)
+	}
+	_, err := u.Append(folder, literal{bytes.NewReader(raw), int64(len(raw))}, &imap.AppendOptions{})
+	return err
+}
+
+// Close stops the server.
+func (s *IMAP) Close() error {
+	err := s.srv.Close()
+	<-s.done
+	return err
+}
+
+// Count returns how many messages the folder of user holds, read over IMAP.
+func Count(addr, user, password, folder string) (int, error) {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if err := c.Login(user, password).Wait(); err != nil {
+		return 0, err
+	}
+	st, err := c.Status(folder, &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil {
+		return 0, err
+	}
+	return int(*st.NumMessages), nil
+}
+
+// Delivery is one message the SMTP sink accepted.
+type Delivery struct {
+	From  string
+	Rcpts []string
+	Data  []byte
+}
+
+// SMTP is an SMTP server that keeps what it accepts in memory. Fail scripts refusals.
+type SMTP struct {
+	Addr string
+	srv  *smtp.Server
+	done chan struct{}
+
+	mu         sync.Mutex
+	deliveries []Delivery
+	fails      []*smtp.SMTPError
+}
+
+// StartSMTP listens on 127.0.0.1 at a free port.
+func StartSMTP() (*SMTP, error) {
+	s := &SMTP{done: make(chan struct{})}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv.Domain = "sink.example.test"
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.Addr, s.srv = ln.Addr().String(), srv
+	go func() {
+		defer close(s.done)
+		_ = srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Fail makes the next len(codes) DATA commands answer with these codes (e.g. 451, 550).
+func (s *SMTP) Fail(codes ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range codes {
+		s.fails = append(s.fails, &smtp.SMTPError{Code: c, EnhancedCode: smtp.EnhancedCodeNotSet, Message: fmt.Sprintf("scripted failure %d", c)})
+	}
+}
+
+// Deliveries returns a copy of everything accepted so far.
+func (s *SMTP) Deliveries() []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Delivery(nil), s.deliveries...)
+}
+
+// Close stops the server.
+func (s *SMTP) Close() error {
+	err := s.srv.Close()
+	<-s.done
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+type session struct {
+	s     *SMTP
+	from  string
+	rcpts []string
+}
+
+func (ss *session) Reset()        { ss.from, ss.rcpts = "", nil }
+func (ss *session) Logout() error { return nil }
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.rcpts = append(ss.rcpts, strings.ToLower(to))
+	return nil
+}
+func (ss *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if len(ss.s.fails) > 0 {
+		f := ss.s.fails[0]
+		ss.s.fails = ss.s.fails[1:]
+		return f
+	}
+	ss.s.deliveries = append(ss.s.deliveries, Delivery{From: ss.from, Rcpts: append([]string(nil), ss.rcpts...), Data: b})
+	return nil
+}
