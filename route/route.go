@@ -107,7 +107,7 @@ func (r *Router) Decide(m *parse.Mail, v screen.Verdict) Decision {
 		return d
 	}
 	d.Action, d.Folder = Forward, r.cfg.Folders.Processed
-	d.To, d.Cc = append([]string(nil), cat.To...), append([]string(nil), cat.Cc...)
+	d.To, d.Cc = lower(cat.To), lower(cat.Cc)
 	d.Disclaimer = cat.Disclaimer
 	d.Reasons = append(d.Reasons, fmt.Sprintf("procedure: %s go to %s", cat.Label, strings.Join(append(append([]string{}, cat.To...), cat.Cc...), ", ")))
 	return d

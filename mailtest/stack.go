@@ -1,0 +1,123 @@
+package mailtest
+
+import (
+	"bufio"
+	"fmt"
+	"net/smtp"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// Stack is a real Dovecot + Postfix started by scripts/mailstack.sh.
+type Stack struct {
+	IMAPAddr, SMTPAddr, Domain, Password, Dir string
+}
+
+// RealStack returns the stack named by $TRIAGEM_STACK. Without it the test is skipped with
+// the reason, except under CI, where a missing stack is a failure.
+func RealStack(t testing.TB) *Stack {
+	t.Helper()
+	path := os.Getenv("TRIAGEM_STACK")
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI=true but TRIAGEM_STACK is not set: run the suite with scripts/test.sh, which starts Dovecot and Postfix")
+		}
+		t.Skip("real Dovecot + Postfix not running: scripts/test.sh starts them (needs root for the first install)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("TRIAGEM_STACK=%s: %v", path, err)
+	}
+	defer f.Close()
+	s := &Stack{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		switch k {
+		case "IMAP_ADDR":
+			s.IMAPAddr = v
+		case "SMTP_ADDR":
+			s.SMTPAddr = v
+		case "DOMAIN":
+			s.Domain = v
+		case "PASSWORD":
+			s.Password = v
+		case "DIR":
+			s.Dir = v
+		}
+	}
+	if s.IMAPAddr == "" || s.SMTPAddr == "" {
+		t.Fatalf("%s does not name IMAP_ADDR and SMTP_ADDR", path)
+	}
+	return s
+}
+
+// Deliver submits raw to Postfix for rcpt, as a customer's mail server would.
+func (s *Stack) Deliver(from, rcpt string, raw []byte) error {
+	return smtp.SendMail(s.SMTPAddr, nil, from, []string{rcpt}, raw)
+}
+
+// Messages returns the raw messages in a user's folder (nil when the folder does not exist).
+func (s *Stack) Messages(user, folder string) ([][]byte, error) {
+	return FetchAll(s.IMAPAddr, user, s.Password, folder)
+}
+
+// FetchAll reads every message of a folder over plain IMAP (loopback tests only).
+func FetchAll(addr, user, password, folder string) ([][]byte, error) {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Login(user, password).Wait(); err != nil {
+		return nil, fmt.Errorf("login %s: %w", user, err)
+	}
+	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		if strings.Contains(strings.ToLower(err.Error()), "exist") {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if sel.NumMessages == 0 {
+		return nil, nil
+	}
+	var set imap.SeqSet
+	set.AddRange(1, 0)
+	msgs, err := c.Fetch(set, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, m := range msgs {
+		for _, b := range m.BodySection {
+			out = append(out, b.Bytes)
+		}
+	}
+	return out, nil
+}
+
+// Append stores raw in a user's folder directly (faster than SMTP for a big backlog).
+func (s *Stack) Append(user, folder string, raw []byte) error {
+	c, err := imapclient.DialInsecure(s.IMAPAddr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login(user, s.Password).Wait(); err != nil {
+		return err
+	}
+	cmd := c.Append(folder, int64(len(raw)), nil)
+	if _, err := cmd.Write(raw); err != nil {
+		return err
+	}
+	if err := cmd.Close(); err != nil {
+		return err
+	}
+	_, err = cmd.Wait()
+	return err
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite, as CI runs it: unit tests, in-process integration tests,
+# and the end-to-end tests against a real Dovecot + Postfix on 127.0.0.1.
+#
+#   scripts/test.sh            everything (installs Debian's dovecot/postfix if missing: root)
+#   scripts/test.sh -short     unit and in-process tests only; no real servers
+#
+# The real-stack tests read TRIAGEM_STACK (written by scripts/mailstack.sh). Under CI=true
+# they fail instead of skipping when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+short=0
+[ "${1:-}" = "-short" ] && short=1
+
+echo "== go vet"
+go vet ./...
+
+if [ $short = 1 ]; then
+  echo "== go test -short (no real mail servers)"
+  exec go test -race -short -count=1 ./...
+fi
+
+stack=$(mktemp -d /tmp/triagem-stack.XXXXXX)
+cleanup() { scripts/mailstack.sh stop "$stack" >/dev/null 2>&1 || true; rm -rf "$stack"; }
+trap cleanup EXIT
+echo "== starting Dovecot + Postfix on 127.0.0.1 (state in $stack)"
+scripts/mailstack.sh start "$stack"
+export TRIAGEM_STACK="$stack/stack.env"
+
+echo "== go test -race (unit, in-process and real-stack tests)"
+go test -race -count=1 -timeout 20m ./...
