@@ -52,13 +52,22 @@ func (c *Config) OwnAddresses() map[string]bool {
 // RewriteDomains replaces the domain of every configured address with domain, keeping the
 // local part, so tests and the demo can never reach a real department.
 func (c *Config) RewriteDomains(domain string) {
+	c.RewriteAddresses(func(local, _ string) string { return local + "@" + domain })
+}
+
+// RewriteAddresses replaces every configured address (departments, agents, own addresses,
+// the team's From and the review escalation) with fn(local, domain).
+func (c *Config) RewriteAddresses(fn func(local, domain string) string) {
 	rw := func(s string) string {
 		a, err := ParseAddress(s)
 		if err != nil {
 			return s
 		}
-		local := a.Address[:strings.LastIndexByte(a.Address, '@')]
-		a.Address = local + "@" + domain
+		at := strings.LastIndexByte(a.Address, '@')
+		a.Address = fn(a.Address[:at], a.Address[at+1:])
+		if a.Name == "" {
+			return a.Address
+		}
 		return a.String()
 	}
 	rwAll := func(list []string) {

@@ -16,8 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/triagem/triagem"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/daemon"
@@ -104,7 +102,7 @@ func Run(ctx context.Context, out io.Writer, stateDir string) error {
 		return err
 	}
 	cfgPath := filepath.Join(stateDir, "config.toml")
-	if err := writeConfig(cfgPath, cfg); err != nil {
+	if err := config.Write(cfgPath, cfg); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -149,22 +147,6 @@ func Run(ctx context.Context, out io.Writer, stateDir string) error {
 	fmt.Fprintf(out, "The audit log is in %s.\nSee every step with:\n  go run ./cmd/triagem log --config %s\n",
 		filepath.Join(stateDir, "triagem.db"), cfgPath)
 	return nil
-}
-
-func writeConfig(path string, cfg *config.Config) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintln(f, "# Effective configuration of the triagem demo (generated)."); err != nil {
-		f.Close()
-		return err
-	}
-	if err := toml.NewEncoder(f).Encode(cfg); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 func clip(s string, n int) string {

@@ -47,7 +47,10 @@ func New(cfg config.SMTP, helo string) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp password: %w", err)
 	}
-	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout.Duration), gomail.WithHELO(helo)}
+	// Never SMTPUTF8: our headers are RFC 2047-encoded, and an attached original's 8-bit
+	// bytes are body content (8BITMIME). Asking for SMTPUTF8 makes Postfix bounce a message
+	// later when the next hop (Dovecot's LMTP, many MX) does not offer it.
+	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout.Duration), gomail.WithHELO(helo), gomail.WithoutSMTPUTF8()}
 	switch cfg.TLS {
 	case "implicit":
 		opts = append(opts, gomail.WithSSL())
