@@ -14,7 +14,7 @@ type Name struct {
 
 var (
 	// "Nome: Ana Lopes", "o meu nome é Ana Lopes", "chamo-me Ana Lopes", "my name is Ana Lopes".
-	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?\s*[:\-]\s*|o meu nome (?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name\s*:\s*|me llamo\s+|meu nome (?:e|é)\s+)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
+	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?\s*[:\-]\s*|o meu nome (?:completo )?(?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name\s*:\s*|me llamo\s+|meu nome (?:completo )?(?:e|é)\s+)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
 	// A relative writing for a patient: "em nome do meu pai, José Carlos Pereira", "a minha mãe, Maria Sousa".
 	patientName = regexp.MustCompile(`(?i)(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|paciente|utente|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`)
 	particles   = map[string]bool{"de": true, "da": true, "do": true, "das": true, "dos": true, "e": true, "del": true, "van": true, "von": true}

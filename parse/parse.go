@@ -74,6 +74,7 @@ func Parse(raw []byte, lim Limits) (*Mail, error) {
 		return nil, &LimitError{Reason: fmt.Sprintf("header is larger than the limit of %d bytes", lim.MaxHeaderBytes)}
 	}
 	m := &Mail{}
+	raw = m.repairHeader(raw)
 	e, err := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: int64(lim.MaxHeaderBytes)})
 	if err != nil {
 		if e == nil {
@@ -103,6 +104,48 @@ func Parse(raw []byte, lim Limits) (*Mail, error) {
 		return m, w.limit
 	}
 	return m, nil
+}
+
+// repairHeader makes a damaged header readable instead of refusing the mail: it drops a
+// byte-order mark and an mbox "From " line, and ends the header at the first line that is
+// neither a field nor a continuation (the text after it is taken as the body).
+func (m *Mail) repairHeader(raw []byte) []byte {
+	if bytes.HasPrefix(raw, []byte("\xef\xbb\xbf")) {
+		raw = raw[3:]
+		m.Anomalies = append(m.Anomalies, "byte-order mark before the header")
+	}
+	if bytes.HasPrefix(raw, []byte("From ")) {
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			raw = raw[i+1:]
+			m.Anomalies = append(m.Anomalies, "mbox From_ line before the header")
+		}
+	}
+	for off := 0; off < len(raw); {
+		end := bytes.IndexByte(raw[off:], '\n')
+		if end < 0 {
+			end = len(raw) - off
+		}
+		line := bytes.TrimRight(raw[off:off+end], "\r")
+		if len(line) == 0 {
+			return raw // the header ends properly
+		}
+		continuation := line[0] == ' ' || line[0] == '\t'
+		colon := bytes.IndexByte(line, ':')
+		key := bytes.TrimRight(line[:max(colon, 0)], " \t") // "Subject :" is obsolete but seen
+		field := len(key) > 0 && bytes.IndexAny(key, " \t") < 0
+		if (off == 0 && continuation) || (!continuation && !field) {
+			m.Anomalies = append(m.Anomalies, "header ended early at a line that is not a header field")
+			if off == 0 {
+				return append([]byte("\r\n"), raw...)
+			}
+			out := make([]byte, 0, len(raw)+2)
+			out = append(out, raw[:off]...)
+			out = append(out, '\r', '\n')
+			return append(out, raw[off:]...)
+		}
+		off += end + 1
+	}
+	return raw
 }
 
 func headerEnd(raw []byte) int {

@@ -69,7 +69,7 @@ func Split(text string) (newText, quoted, signature string) {
 			break
 		}
 	}
-	for i := sig - 1; i >= 0 && i >= sig-12; i-- {
+	for i := sig - 1; i > 0 && i >= sig-12; i-- { // a sign-off alone is the message itself
 		if signOff.MatchString(body[i]) && shortBlock(body[i+1:sig]) {
 			sig = i
 			break

@@ -1,0 +1,89 @@
+package classify_test
+
+import (
+	"testing"
+
+	"github.com/triagem/triagem"
+	"github.com/triagem/triagem/classify"
+	"github.com/triagem/triagem/config"
+)
+
+func shipped(t testing.TB) *classify.Classifier {
+	t.Helper()
+	cfg, err := config.Parse("embedded", triagem.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := classify.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The 001 line between documents and clinical, and the other categories, on the shipped rules.
+func TestProcedure001Semantics(t *testing.T) {
+	c := shipped(t)
+	cases := []struct {
+		subject, text, want string
+		sure               bool
+	}{
+		{"Atestado", "O atestado tem as datas erradas, podem retificar?", "documents", true},
+		{"Atestado", "A médica recusou passar o atestado sem justificação.", "clinical", true},
+		{"Receita", "Não recebi a receita da consulta de ontem.", "documents", true},
+		{"Valor", "A minha apólice diz que pago 10 € de copagamento mas paguei 15 €.", "insurance", true},
+		{"Cobrança", "Fui cobrado duas vezes pela mesma consulta.", "refund", true},
+		{"Fatura", "Podem enviar-me a fatura da consulta com o meu NIF?", "invoice", true},
+		{"App", "Não consigo entrar na app, dá erro.", "tech", true},
+		{"Olá", "Têm parceria com ginásios?", "other", false},
+	}
+	for _, tc := range cases {
+		r := c.Classify(classify.Input{Subject: tc.subject, NewText: tc.text})
+		if r.Category != tc.want || r.Unsure == tc.sure {
+			t.Errorf("%q: got %s (unsure %v, conf %.2f, %v), want %s sure=%v", tc.text, r.Category, r.Unsure, r.Confidence, r.Hits, tc.want, tc.sure)
+		}
+		if r.Category != "other" && len(r.Hits) == 0 {
+			t.Errorf("%q: a decision without a trace", tc.text)
+		}
+	}
+}
+
+func TestNewTextOutweighsQuotedHistory(t *testing.T) {
+	c := shipped(t)
+	r := c.Classify(classify.Input{Subject: "Re: consulta", NewText: "Fui cobrada duas vezes, quero o reembolso.", Quoted: "A sua receita foi enviada. Reenvio do atestado."})
+	if r.Category != "refund" {
+		t.Errorf("got %s (%v), want refund: the quote is about something else", r.Category, r.Scores)
+	}
+}
+
+func TestClinicalEvidenceIsNeverRoutedElsewhereOnAGuess(t *testing.T) {
+	c := shipped(t)
+	r := c.Classify(classify.Input{Subject: "Fatura", NewText: "Preciso da fatura. Também quero reclamar: o médico foi arrogante."})
+	if !r.Unsure && r.Category != "clinical" {
+		t.Errorf("got %s sure (%v): mixed clinical evidence must go to clinical or review", r.Category, r.Scores)
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	for text, want := range map[string]string{
+		"Hello, my appointment was cancelled and I would like a refund please": "en",
+		"Hola, quiero una factura de mi consulta por favor, gracias":           "es",
+		"Bom dia, não recebi a receita da consulta":                            "pt-PT",
+		"ok": "pt-PT",
+	} {
+		if got := classify.Language(text, "pt-PT"); got != want {
+			t.Errorf("%q: %s, want %s", text, got, want)
+		}
+	}
+}
+
+func BenchmarkClassify(b *testing.B) {
+	c := shipped(b)
+	in := classify.Input{Subject: "Re: Valor cobrado na teleconsulta",
+		NewText: "Olá,\n\nSegundo a minha apólice Médis a teleconsulta tem um copagamento de 10 €, mas foram-me cobrados 15 € na última consulta. Podem confirmar qual é o valor a meu cargo?\n\nCumprimentos,\nAna Rita Costa",
+		Quoted:  "Para podermos ajudar, indique-nos o seu NOME e NIF."}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Classify(in)
+	}
+}

@@ -1,0 +1,55 @@
+package identify
+
+import "testing"
+
+func TestValidNIF(t *testing.T) {
+	for nif, want := range map[string]bool{"123456789": true, "234567899": true, "123456788": false, "12345678": false, "412345670": false, "999999990": true, "abcdefghi": false} {
+		if ValidNIF(nif) != want {
+			t.Errorf("ValidNIF(%s) = %v, want %v", nif, !want, want)
+		}
+	}
+}
+
+func TestFindNIF(t *testing.T) {
+	cases := []struct{ subject, body, sig, want string }{
+		{"", "O meu NIF é 123 456 789.", "", "123456789"},
+		{"", "Contribuinte n.º 123.456.789", "", "123456789"},
+		{"", "NIF: PT123456789", "", "123456789"},
+		{"Fatura NIF 234567899", "Podem enviar a fatura?", "", "234567899"},
+		{"", "Ligue-me para o 912 345 678, por favor.", "", ""},
+		{"", "Nº de utente SNS 123456789", "", ""},
+		{"", "Apólice 234567899, referência Multibanco 123 456 789", "", ""},
+		{"", "NIF 12345678", "", ""},
+	}
+	for _, c := range cases {
+		got := ""
+		if n := FindNIF(c.subject, c.body, c.sig, ""); n != nil && n.Valid {
+			got = n.Value
+		}
+		if got != c.want {
+			t.Errorf("%q / %q: got %q, want %q", c.subject, c.body, got, c.want)
+		}
+	}
+	if n := FindNIF("", "o meu NIF é 123456788", "", ""); n == nil || n.Valid {
+		t.Errorf("a NIF with a wrong check digit must be reported as invalid, got %+v", n)
+	}
+}
+
+func TestFindName(t *testing.T) {
+	cases := []struct{ text, sig, display, want string }{
+		{"Não recebi a receita.", "Cumprimentos,\nAna Lopes", "", "Ana Lopes"},
+		{"O meu nome completo é Vasco Miguel Nunes e o NIF 301234566.", "", "", "Vasco Miguel Nunes"},
+		{"Escrevo em nome da minha mãe, Maria do Carmo Matos, que teve consulta.", "Obrigado,\nCarlos Matos", "", "Maria do Carmo Matos"},
+		{"Olá", "", "Rui Gomes", "Rui Gomes"},
+	}
+	for _, c := range cases {
+		n := FindName(c.text, c.sig, c.display)
+		got := ""
+		if n != nil {
+			got = n.Value
+		}
+		if got != c.want {
+			t.Errorf("%q: got %q, want %q", c.text, got, c.want)
+		}
+	}
+}
