@@ -26,7 +26,7 @@ func TestProcedure001Semantics(t *testing.T) {
 	c := shipped(t)
 	cases := []struct {
 		subject, text, want string
-		sure               bool
+		sure                bool
 	}{
 		{"Atestado", "O atestado tem as datas erradas, podem retificar?", "documents", true},
 		{"Atestado", "A médica recusou passar o atestado sem justificação.", "clinical", true},
