@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // CaseRow is one received message with its decision and what was sent for it.
@@ -50,9 +51,18 @@ func (s *Store) Cases(ctx context.Context, limit int) ([]CaseRow, error) {
 
 // AllOutbox lists every outgoing message, for tests and the operator.
 func (s *Store) AllOutbox(ctx context.Context) ([]OutMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, message, case_ref, kind, message_id, rcpts, state, attempts, last_reply FROM outbox ORDER BY id`)
+	return s.outboxWhere(ctx, `1 = 1`)
+}
+
+// OutboxOf lists the outgoing messages of one received message.
+func (s *Store) OutboxOf(ctx context.Context, message int64) ([]OutMessage, error) {
+	return s.outboxWhere(ctx, `message = ?`, message)
+}
+
+func (s *Store) outboxWhere(ctx context.Context, where string, args ...any) ([]OutMessage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, message, case_ref, kind, message_id, rcpts, state, attempts, last_reply FROM outbox WHERE `+where+` ORDER BY id`, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("query outbox: %w", err)
 	}
 	defer rows.Close()
 	var out []OutMessage
@@ -63,36 +73,18 @@ func (s *Store) AllOutbox(ctx context.Context) ([]OutMessage, error) {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(rcpts), &m.Rcpts); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("outbox row %d: bad recipient list: %w", m.ID, err)
 		}
 		out = append(out, m)
 	}
 	return out, rows.Err()
 }
 
+// prefixed qualifies every column of a comma-separated list with p ("m.").
 func prefixed(p, cols string) string {
-	var out []byte
-	for i, c := range splitCols(cols) {
-		if i > 0 {
-			out = append(out, ", "...)
-		}
-		out = append(out, p+c...)
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
 	}
-	return string(out)
-}
-
-func splitCols(cols string) []string {
-	var out []string
-	cur := ""
-	for _, r := range cols {
-		switch r {
-		case ',':
-			out = append(out, cur)
-			cur = ""
-		case ' ':
-		default:
-			cur += string(r)
-		}
-	}
-	return append(out, cur)
+	return strings.Join(parts, ", ")
 }

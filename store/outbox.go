@@ -106,24 +106,3 @@ func (t *Tx) MarkParked(id int64, reply string) error {
 		OutParked, reply, id, OutPending)
 	return err
 }
-
-// OutboxOf lists the outgoing messages of one received message.
-func (s *Store) OutboxOf(ctx context.Context, message int64) ([]OutMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, message_id, rcpts, state, attempts, last_reply FROM outbox WHERE message = ? ORDER BY id`, message)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []OutMessage
-	for rows.Next() {
-		var m OutMessage
-		var rcpts string
-		if err := rows.Scan(&m.ID, &m.Kind, &m.MessageID, &rcpts, &m.State, &m.Attempts, &m.LastReply); err != nil {
-			return nil, err
-		}
-		_ = json.Unmarshal([]byte(rcpts), &m.Rcpts)
-		m.Message = message
-		out = append(out, m)
-	}
-	return out, rows.Err()
-}
