@@ -51,16 +51,18 @@ func (s *Store) Cases(ctx context.Context, limit int) ([]CaseRow, error) {
 
 // AllOutbox lists every outgoing message, for tests and the operator.
 func (s *Store) AllOutbox(ctx context.Context) ([]OutMessage, error) {
-	return s.outboxWhere(ctx, `1 = 1`)
+	return s.outboxWhere(ctx, `1 = 1 ORDER BY id`)
 }
 
 // OutboxOf lists the outgoing messages of one received message.
 func (s *Store) OutboxOf(ctx context.Context, message int64) ([]OutMessage, error) {
-	return s.outboxWhere(ctx, `message = ?`, message)
+	return s.outboxWhere(ctx, `message = ? ORDER BY id`, message)
 }
 
+// outboxWhere reads whole outbox rows; where carries the condition and the order.
 func (s *Store) outboxWhere(ctx context.Context, where string, args ...any) ([]OutMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, message, case_ref, kind, message_id, rcpts, state, attempts, last_reply FROM outbox WHERE `+where+` ORDER BY id`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, message, case_ref, kind, message_id, env_from, rcpts, blob, state, attempts, next_attempt_at, last_reply
+		FROM outbox WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query outbox: %w", err)
 	}
@@ -69,7 +71,7 @@ func (s *Store) outboxWhere(ctx context.Context, where string, args ...any) ([]O
 	for rows.Next() {
 		var m OutMessage
 		var rcpts string
-		if err := rows.Scan(&m.ID, &m.Message, &m.CaseRef, &m.Kind, &m.MessageID, &rcpts, &m.State, &m.Attempts, &m.LastReply); err != nil {
+		if err := rows.Scan(&m.ID, &m.Message, &m.CaseRef, &m.Kind, &m.MessageID, &m.EnvFrom, &rcpts, &m.Blob, &m.State, &m.Attempts, &m.NextAttemptAt, &m.LastReply); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(rcpts), &m.Rcpts); err != nil {

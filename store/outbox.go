@@ -53,25 +53,7 @@ func (t *Tx) Enqueue(m *OutMessage) (inserted bool, err error) {
 
 // Due returns pending outgoing messages whose next attempt is due, oldest first.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]OutMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, message, case_ref, kind, message_id, env_from, rcpts, blob, state, attempts, next_attempt_at, last_reply
-		FROM outbox WHERE state = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?`, OutPending, now.UnixMilli(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("query outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []OutMessage
-	for rows.Next() {
-		var m OutMessage
-		var rcpts string
-		if err := rows.Scan(&m.ID, &m.Message, &m.CaseRef, &m.Kind, &m.MessageID, &m.EnvFrom, &rcpts, &m.Blob, &m.State, &m.Attempts, &m.NextAttemptAt, &m.LastReply); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(rcpts), &m.Rcpts); err != nil {
-			return nil, fmt.Errorf("outbox row %d: bad recipient list: %w", m.ID, err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return s.outboxWhere(ctx, `state = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?`, OutPending, now.UnixMilli(), limit)
 }
 
 // NextDue returns when the earliest pending message is due, if any is pending.
