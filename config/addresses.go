@@ -9,25 +9,30 @@ import (
 // to: departments, agents and the review escalation. The outbox refuses anything else
 // (the customer's own address is allowed separately, per case).
 func (c *Config) Recipients() map[string]bool {
+	out := c.Departments()
+	for a := range AddressSet(append([]string{c.Team.ReviewEscalation}, c.Team.Agents...)...) {
+		out[a] = true
+	}
+	return out
+}
+
+// Departments is the set of every category's To and CC addresses, lower-cased.
+func (c *Config) Departments() map[string]bool {
+	var all []string
+	for _, cat := range c.Categories {
+		all = append(append(all, cat.To...), cat.Cc...)
+	}
+	return AddressSet(all...)
+}
+
+// AddressSet parses each of list ("Name <a@b>" or "a@b") into a lower-cased set; entries
+// that are not addresses (or empty) are left out.
+func AddressSet(list ...string) map[string]bool {
 	out := map[string]bool{}
-	add := func(s string) {
+	for _, s := range list {
 		if a, err := ParseAddress(s); err == nil {
 			out[a.Address] = true
 		}
-	}
-	for _, cat := range c.Categories {
-		for _, a := range cat.To {
-			add(a)
-		}
-		for _, a := range cat.Cc {
-			add(a)
-		}
-	}
-	for _, a := range c.Team.Agents {
-		add(a)
-	}
-	if c.Team.ReviewEscalation != "" {
-		add(c.Team.ReviewEscalation)
 	}
 	return out
 }

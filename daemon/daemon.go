@@ -46,26 +46,12 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
-	departments := map[string]bool{}
-	for _, c := range cfg.Categories {
-		for _, a := range append(append([]string{}, c.To...), c.Cc...) {
-			if pa, err := config.ParseAddress(a); err == nil {
-				departments[pa.Address] = true
-			}
-		}
-	}
-	agents := map[string]bool{}
-	for _, a := range cfg.Team.Agents {
-		if pa, err := config.ParseAddress(a); err == nil {
-			agents[pa.Address] = true
-		}
-	}
 	return &Evaluator{
 		Cfg:      cfg,
 		Router:   route.New(cfg, cls),
 		Composer: route.NewComposer(cfg, tmpl),
 		allowed:  cfg.Recipients(),
-		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: agents, Departments: departments,
+		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: config.AddressSet(cfg.Team.Agents...), Departments: cfg.Departments(),
 			MessageIDDomain: cfg.Daemon.MessageIDDomain},
 		limits: parse.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxParts: cfg.Limits.MaxParts,
 			MaxDepth: cfg.Limits.MaxDepth, MaxTextBytes: cfg.Limits.MaxTextBytes},
