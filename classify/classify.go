@@ -5,10 +5,13 @@ package classify
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/parse"
 	"github.com/triagem/triagem/textnorm"
 )
 
@@ -33,26 +36,43 @@ type Result struct {
 	Category   string  `json:"category"`
 	Confidence float64 `json:"confidence"`
 	// Unsure is true when the mail must go to human review rather than be routed.
-	Unsure  bool               `json:"unsure"`
-	Scores  map[string]float64 `json:"scores"`
-	Hits    []Hit              `json:"hits"`
-	Reasons []string           `json:"reasons"`
+	Unsure bool `json:"unsure"`
+	// Method is what decided: "rules", or "model+rules" (the model with the rules as evidence);
+	// an LLM opinion, when asked, is in LLM.
+	Method string `json:"method"`
+	// Threshold is the least confidence this category needed to be routed.
+	Threshold float64 `json:"threshold"`
+	// Scores are the rule scores per category; Probabilities the combined ones.
+	Scores        map[string]float64 `json:"scores"`
+	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	Hits          []Hit              `json:"hits"`
+	// Features are the model's strongest evidence for the winning category.
+	Features []Feature `json:"features,omitempty"`
+	LLM      *Opinion  `json:"llm,omitempty"`
+	Reasons  []string  `json:"reasons"`
 }
 
-// Classifier holds the compiled rules of one configuration. It is safe for concurrent use.
+// Classifier holds the compiled rules and the model of one configuration. It is safe for
+// concurrent use.
 type Classifier struct {
-	cats          []category
-	review        string
-	sensitive     map[string]bool
-	threshold     float64
-	minScore      float64
-	subjectWeight float64
-	quotedWeight  float64
+	cats           []category
+	review         string
+	sensitive      map[string]bool
+	threshold      float64
+	minScore       float64
+	subjectWeight  float64
+	quotedWeight   float64
+	model          *Model
+	modelIdx       []int // per category: its class in the model, or -1
+	ruleWeight     float64
+	sensitiveFloor float64
+	pool           sync.Pool // *scratch
 }
 
 type category struct {
-	name  string
-	rules []rule
+	name      string
+	threshold float64
+	rules     []rule
 }
 
 type rule struct {
@@ -70,21 +90,51 @@ type phrase struct {
 	prefix bool
 }
 
-// New compiles the categories of cfg.
+// scratch is the per-call working memory, pooled so classifying allocates little.
+type scratch struct {
+	fs     *featureSet
+	logits []float64
+	final  []float64
+}
+
+// New compiles the categories of cfg and loads the model it names.
 func New(cfg *config.Config) (*Classifier, error) {
+	var m *Model
+	if cfg.Classify.Model != "none" {
+		var err error
+		if m, err = LoadModel(resolveModel(cfg)); err != nil {
+			return nil, err
+		}
+	}
+	return NewWithModel(cfg, m)
+}
+
+func resolveModel(cfg *config.Config) string {
+	p := cfg.Classify.Model
+	if p == "" || p == "embedded" || filepath.IsAbs(p) || cfg.Path == "" || cfg.Path == "embedded" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(cfg.Path), p)
+}
+
+// NewWithModel compiles the categories of cfg and uses m (nil: rules only).
+func NewWithModel(cfg *config.Config, m *Model) (*Classifier, error) {
 	c := &Classifier{
-		review:        cfg.ReviewCategory(),
-		sensitive:     map[string]bool{},
-		threshold:     cfg.Classify.Threshold,
-		minScore:      cfg.Classify.MinScore,
-		subjectWeight: cfg.Classify.SubjectWeight,
-		quotedWeight:  cfg.Classify.QuotedWeight,
+		review:         cfg.ReviewCategory(),
+		sensitive:      map[string]bool{},
+		threshold:      cfg.Classify.Threshold,
+		minScore:       cfg.Classify.MinScore,
+		subjectWeight:  cfg.Classify.SubjectWeight,
+		quotedWeight:   cfg.Classify.QuotedWeight,
+		model:          m,
+		ruleWeight:     cfg.Classify.RuleWeight,
+		sensitiveFloor: cfg.Classify.SensitiveFloor,
 	}
 	for _, cc := range cfg.Categories {
 		if cc.Sensitive {
 			c.sensitive[cc.Name] = true
 		}
-		cat := category{name: cc.Name}
+		cat := category{name: cc.Name, threshold: cc.Threshold}
 		for _, r := range cc.Rules {
 			cr := rule{name: r.Name, weight: r.Weight}
 			for _, p := range r.Any {
@@ -105,8 +155,39 @@ func New(cfg *config.Config) (*Classifier, error) {
 		}
 		c.cats = append(c.cats, cat)
 	}
+	if m != nil {
+		known := 0
+		for _, cat := range c.cats {
+			idx := -1
+			for j, name := range m.Classes {
+				if name == cat.name {
+					idx = j
+					known++
+				}
+			}
+			c.modelIdx = append(c.modelIdx, idx)
+		}
+		if known < 2 {
+			return nil, fmt.Errorf("the model knows %v but the config's categories are different: train one for this config with `triagem train`, or set classify.model = \"none\"", m.Classes)
+		}
+	}
+	c.pool.New = func() any {
+		return &scratch{fs: newFeatureSet(), logits: make([]float64, max(1, len(m.classes()))), final: make([]float64, len(c.cats))}
+	}
 	return c, nil
 }
+
+// Categories are the names of the categories, in config order.
+func (c *Classifier) Categories() []string {
+	out := make([]string, len(c.cats))
+	for i, cat := range c.cats {
+		out[i] = cat.name
+	}
+	return out
+}
+
+// Model is the statistical model in use, or nil for rules only.
+func (c *Classifier) Model() *Model { return c.model }
 
 func compile(p string) (phrase, error) {
 	prefix := strings.HasSuffix(strings.TrimSpace(p), "*")
@@ -141,19 +222,69 @@ func (f folded) hasAny(ps []phrase) (phrase, bool) {
 	return phrase{}, false
 }
 
-// Classify scores in against every category. Each rule counts once, in the section where
-// it weighs most: new text 1, subject SubjectWeight, quoted history QuotedWeight.
+// Classify decides on in: the rules score it, and the model (when there is one) weighs
+// its words together with the rule scores.
 func (c *Classifier) Classify(in Input) Result {
+	res := Result{Scores: map[string]float64{}}
+	c.ruleScores(in, &res)
+	if c.model == nil {
+		res.Method = "rules"
+		c.decideRules(&res)
+		return res
+	}
+	res.Method = "model+rules"
+	c.decideModel(in, &res)
+	return res
+}
+
+// subjectWeightOf is the weight of a subject: a reply's subject ("Re: fatura") names the
+// old topic of the thread, so it counts like the quoted history, not like a new subject.
+func (c *Classifier) subjectWeightOf(subject string) float64 {
+	if IsReplySubject(subject) {
+		return c.quotedWeight
+	}
+	return c.subjectWeight
+}
+
+// IsReplySubject reports whether a subject starts with a reply prefix (Re:, RES:, AW:, SV:).
+// Forwards (Fwd:, Enc:) are not replies: a forwarded mail's subject is its topic.
+func IsReplySubject(subject string) bool {
+	s := strings.TrimSpace(subject)
+	for {
+		s = strings.TrimSpace(s)
+		if strings.HasPrefix(s, "[") { // a ticket or list tag: "[#123] Re: x"
+			if j := strings.IndexByte(s, ']'); j > 0 {
+				s = s[j+1:]
+				continue
+			}
+		}
+		i := strings.IndexByte(s, ':')
+		if i <= 0 || i > 4 {
+			return false
+		}
+		switch strings.ToLower(strings.TrimSpace(s[:i])) {
+		case "re", "res", "ref", "aw", "sv", "antw", "r":
+			return true
+		case "fw", "fwd", "enc", "rv", "tr", "wg":
+			s = s[i+1:] // "Fwd: Re: x" is a forwarded reply
+		default:
+			return false
+		}
+	}
+}
+
+// ruleScores adds every rule that fires to res. Each rule counts once, in the section where
+// it weighs most: new text 1, subject SubjectWeight, quoted history QuotedWeight.
+func (c *Classifier) ruleScores(in Input, res *Result) {
 	sections := []struct {
 		name   string
 		text   folded
 		weight float64
 	}{
-		{"subject", fold(in.Subject), c.subjectWeight},
+		{"subject", fold(in.Subject), c.subjectWeightOf(in.Subject)},
 		{"new", fold(in.NewText), 1},
 		{"quoted", fold(in.Quoted), c.quotedWeight},
 	}
-	res := Result{Scores: map[string]float64{}}
 	for _, cat := range c.cats {
 		for _, r := range cat.rules {
 			var best *Hit
@@ -180,14 +311,12 @@ func (c *Classifier) Classify(in Input) Result {
 		}
 	}
 	sort.SliceStable(res.Hits, func(i, j int) bool { return res.Hits[i].Score > res.Hits[j].Score })
-	c.decide(&res)
-	return res
 }
 
-// decide turns scores into a category and a confidence. Confidence is the winner's share of
+// decideRules turns rule scores into a category and a confidence. Confidence is the winner's share of
 // the two best scores, damped when the evidence is thin; below the threshold, or with too
 // little evidence, the case goes to review.
-func (c *Classifier) decide(res *Result) {
+func (c *Classifier) decideRules(res *Result) {
 	type cs struct {
 		name  string
 		score float64
@@ -217,6 +346,7 @@ func (c *Classifier) decide(res *Result) {
 	res.Category = top.name
 	res.Confidence = math.Round(share*evidence*1000) / 1000
 	res.Reasons = append(res.Reasons, fmt.Sprintf("%s scored %.2f, next best %.2f", top.name, top.score, second))
+	res.Threshold = c.threshold
 	if res.Confidence < c.threshold {
 		res.Unsure = true
 		res.Reasons = append(res.Reasons, fmt.Sprintf("confidence %.2f is below the threshold %.2f", res.Confidence, c.threshold))
@@ -229,4 +359,10 @@ func (c *Classifier) decide(res *Result) {
 			res.Reasons = append(res.Reasons, fmt.Sprintf("%s also has evidence (%.2f): a sensitive case is never routed elsewhere on a guess", r.name, r.score))
 		}
 	}
+}
+
+// InputOf is what the classifier reads of a parsed mail. The signature counts as new text:
+// customers often put the topic in a P.S. or their name under it.
+func InputOf(m *parse.Mail) Input {
+	return Input{Subject: m.Subject, NewText: m.NewText + "\n" + m.Signature, Quoted: m.Quoted}
 }

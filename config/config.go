@@ -21,6 +21,7 @@ type Config struct {
 	Privacy    Privacy    `toml:"privacy"`
 	Limits     Limits     `toml:"limits"`
 	Classify   Classify   `toml:"classify"`
+	LLM        LLM        `toml:"llm"`
 	Categories []Category `toml:"category"`
 }
 
@@ -132,6 +133,33 @@ type Classify struct {
 	MinScore      float64 `toml:"min_score"`
 	QuotedWeight  float64 `toml:"quoted_weight"`
 	SubjectWeight float64 `toml:"subject_weight"`
+	// Model is the statistical model: "embedded" (trained on the shipped examples for the
+	// shipped categories), a path to a file written by `triagem train`, or "none" for
+	// rules only.
+	Model string `toml:"model"`
+	// RuleWeight is how much one point of rule score adds to a category's model logit.
+	RuleWeight float64 `toml:"rule_weight"`
+	// SensitiveFloor: when a sensitive category has at least this probability but another
+	// wins, the case goes to review rather than to the other department.
+	SensitiveFloor float64 `toml:"sensitive_floor"`
+}
+
+// LLM configures the optional language-model opinion, from any OpenAI-compatible endpoint.
+type LLM struct {
+	// Mode is when to ask: "never" (the default), "unsure" (only when the local model
+	// would send the case to review), or "always".
+	Mode    string `toml:"mode"`
+	BaseURL string `toml:"base_url"`
+	// APIType is "openai" (OpenAI and every compatible server) or "azure".
+	APIType string `toml:"api_type"`
+	Model   string `toml:"model"`
+	// APIKeyEnv names the environment variable holding the key; local servers need none.
+	APIKeyEnv string   `toml:"api_key_env"`
+	Timeout   Duration `toml:"timeout"`
+	// MinConfidence is the least self-reported confidence for an answer to be used.
+	MinConfidence float64 `toml:"min_confidence"`
+	// MaxChars bounds the (redacted) mail text sent.
+	MaxChars int `toml:"max_chars"`
 }
 
 // Category is one kind of request and where it goes.
@@ -146,8 +174,13 @@ type Category struct {
 	Disclaimer bool `toml:"disclaimer"`
 	// Sensitive marks a category (clinical) whose cases must reach only its own address:
 	// when it has evidence but loses, the case goes to review instead of elsewhere.
-	Sensitive bool   `toml:"sensitive"`
-	Rules     []Rule `toml:"rule"`
+	Sensitive bool `toml:"sensitive"`
+	// Threshold, when set, raises the least confidence for routing this category
+	// automatically above classify.threshold and the model's calibrated value.
+	Threshold float64 `toml:"threshold"`
+	// Description tells the language model what belongs here (the label when empty).
+	Description string `toml:"description"`
+	Rules       []Rule `toml:"rule"`
 }
 
 // Rule adds Weight to its category when any phrase occurs, unless an Unless phrase occurs too.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -34,7 +35,9 @@ func Default() Config {
 			MaxDepth:        20,
 			MaxTextBytes:    1 << 20,
 		},
-		Classify: Classify{Threshold: 0.6, MinScore: 1.5, QuotedWeight: 0.3, SubjectWeight: 1.5},
+		Classify: Classify{Threshold: 0.6, MinScore: 1.5, QuotedWeight: 0.3, SubjectWeight: 1.5,
+			Model: "embedded", RuleWeight: 0.5, SensitiveFloor: 0.2},
+		LLM: LLM{Mode: "never", Timeout: Duration{20 * time.Second}, MinConfidence: 0.7, MaxChars: 6000},
 	}
 }
 
@@ -181,6 +184,29 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	if c.Classify.Threshold <= 0 || c.Classify.Threshold > 1 {
 		bad("classify.threshold", "threshold %v must be in (0, 1]", c.Classify.Threshold)
 	}
+	if c.Classify.RuleWeight < 0 || c.Classify.SensitiveFloor < 0 || c.Classify.SensitiveFloor > 1 {
+		bad("classify", "rule_weight must be ≥ 0 and sensitive_floor in [0, 1]")
+	}
+	switch c.LLM.Mode {
+	case "never":
+	case "unsure", "always":
+		if c.LLM.BaseURL == "" || c.LLM.Model == "" {
+			bad("llm", "llm.mode = %q needs llm.base_url and llm.model (or set mode = \"never\")", c.LLM.Mode)
+		}
+		if u, err := url.Parse(c.LLM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("llm.base_url", "llm.base_url %q must be an http(s) URL such as http://127.0.0.1:11434/v1", c.LLM.BaseURL)
+		} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			bad("llm.base_url", "llm.base_url %q sends mail text unencrypted to another machine: use https", c.LLM.BaseURL)
+		}
+		if c.LLM.APIType != "" && c.LLM.APIType != "openai" && c.LLM.APIType != "azure" {
+			bad("llm.api_type", "llm.api_type %q must be \"openai\" or \"azure\"", c.LLM.APIType)
+		}
+		if c.LLM.Timeout.Duration <= 0 {
+			bad("llm.timeout", "llm.timeout must be positive")
+		}
+	default:
+		bad("llm.mode", "llm.mode %q must be \"never\", \"unsure\" or \"always\"", c.LLM.Mode)
+	}
 
 	if len(c.Categories) == 0 {
 		bad("category", "no [[category]] is defined: copy them from the shipped config.toml")
@@ -203,6 +229,9 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 		}
 		for _, a := range append(append([]string{}, cat.To...), cat.Cc...) {
 			addr(k+".to", a)
+		}
+		if cat.Threshold < 0 || cat.Threshold > 1 {
+			bad(k+".threshold", "category %q threshold %v must be in [0, 1]", cat.Name, cat.Threshold)
 		}
 		if cat.Disclaimer && c.Team.Disclaimer == "" {
 			bad(k+".disclaimer", "category %q asks for the disclaimer but team.disclaimer is empty", cat.Name)

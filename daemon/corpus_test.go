@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,7 +53,7 @@ func TestExternalCorpus(t *testing.T) {
 		}
 		done := make(chan route.Decision, 1)
 		go func() {
-			d, _ := ev.Evaluate(raw)
+			d, _ := ev.Evaluate(context.Background(), raw)
 			done <- d
 		}()
 		var d route.Decision

@@ -16,6 +16,7 @@ import (
 
 	"github.com/triagem/triagem/classify"
 	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/llm"
 	"github.com/triagem/triagem/parse"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/screen"
@@ -46,16 +47,29 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
+	router := route.New(cfg, cls)
+	if cfg.LLM.Mode != "never" {
+		client, err := llm.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		router.UseLLM(client)
+	}
 	return &Evaluator{
 		Cfg:      cfg,
-		Router:   route.New(cfg, cls),
+		Router:   router,
 		Composer: route.NewComposer(cfg, tmpl),
 		allowed:  cfg.Recipients(),
 		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: config.AddressSet(cfg.Team.Agents...), Departments: cfg.Departments(),
 			MessageIDDomain: cfg.Daemon.MessageIDDomain},
-		limits: parse.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxParts: cfg.Limits.MaxParts,
-			MaxDepth: cfg.Limits.MaxDepth, MaxTextBytes: cfg.Limits.MaxTextBytes},
+		limits: ParseLimits(cfg),
 	}, nil
+}
+
+// ParseLimits are the parser's bounds from cfg's [limits].
+func ParseLimits(cfg *config.Config) parse.Limits {
+	return parse.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxParts: cfg.Limits.MaxParts,
+		MaxDepth: cfg.Limits.MaxDepth, MaxTextBytes: cfg.Limits.MaxTextBytes}
 }
 
 // App is one triagem instance: its configuration, state and decision machinery.

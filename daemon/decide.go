@@ -38,7 +38,7 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 }
 
 // Evaluate parses, screens, classifies and routes raw.
-func (a *Evaluator) Evaluate(raw []byte) (route.Decision, *parse.Mail) {
+func (a *Evaluator) Evaluate(ctx context.Context, raw []byte) (route.Decision, *parse.Mail) {
 	if int64(len(raw)) > a.Cfg.Limits.MaxMessageBytes {
 		return a.Router.Quarantined(fmt.Sprintf("message of %d bytes is larger than limits.max_message_bytes (%d)", len(raw), a.Cfg.Limits.MaxMessageBytes)), nil
 	}
@@ -51,7 +51,7 @@ func (a *Evaluator) Evaluate(raw []byte) (route.Decision, *parse.Mail) {
 		return a.Router.Quarantined("unreadable: " + err.Error()), pm
 	}
 	v := screen.Check(pm, a.screenEnv)
-	return a.Router.Decide(pm, v), pm
+	return a.Router.Decide(ctx, pm, v), pm
 }
 
 func (a *App) decideOne(ctx context.Context, m store.Message) error {
@@ -67,7 +67,7 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 		if err != nil {
 			return err
 		}
-		d, pm = a.Evaluate(raw)
+		d, pm = a.Evaluate(ctx, raw)
 	}
 
 	var outs []route.Outgoing

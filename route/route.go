@@ -3,6 +3,7 @@
 package route
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -52,7 +53,16 @@ func (d *Decision) ValidNIF() string {
 type Router struct {
 	cfg        *config.Config
 	classifier *classify.Classifier
+	llm        Asker
 }
+
+// Asker gives a language model's opinion on a mail (package llm).
+type Asker interface {
+	Ask(ctx context.Context, in classify.Input) classify.Opinion
+}
+
+// UseLLM makes the router ask a for an opinion when cfg.LLM.Mode says so.
+func (r *Router) UseLLM(a Asker) { r.llm = a }
 
 // New prepares a router for cfg.
 func New(cfg *config.Config, c *classify.Classifier) *Router {
@@ -65,7 +75,7 @@ func (r *Router) Quarantined(reason string) Decision {
 }
 
 // Decide decides on a parsed mail and its screening verdict.
-func (r *Router) Decide(m *parse.Mail, v screen.Verdict) Decision {
+func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) Decision {
 	d := Decision{Category: r.cfg.ReviewCategory(), Language: r.cfg.Team.Language}
 	if len(m.From) > 0 {
 		d.Customer = m.From[0].Address
@@ -84,7 +94,11 @@ func (r *Router) Decide(m *parse.Mail, v screen.Verdict) Decision {
 		return d
 	}
 
-	res := r.classifier.Classify(classify.Input{Subject: m.Subject, NewText: m.NewText + "\n" + m.Signature, Quoted: m.Quoted})
+	in := classify.InputOf(m)
+	res := r.classifier.Classify(in)
+	if r.llm != nil && (r.cfg.LLM.Mode == "always" || (r.cfg.LLM.Mode == "unsure" && res.Unsure)) {
+		r.classifier.Consider(&res, r.llm.Ask(ctx, in), r.cfg.LLM.MinConfidence, r.cfg.LLM.Mode == "always")
+	}
 	d.Trace = &res
 	d.Category, d.Confidence = res.Category, res.Confidence
 	d.Reasons = append(d.Reasons, res.Reasons...)

@@ -2,6 +2,7 @@ package route_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func TestForwardDraftAndDisclaimer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := route.New(cfg, cls).Decide(m, screen.Verdict{})
+	d := route.New(cfg, cls).Decide(context.Background(), m, screen.Verdict{})
 	if d.Action != route.Forward || d.Category != "insurance" || !d.Disclaimer {
 		t.Fatalf("decision %+v", d)
 	}

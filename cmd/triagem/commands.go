@@ -91,7 +91,7 @@ func cmdClassify(args []string, stdout io.Writer) error {
 			line.Reasons = []string{err.Error()}
 			failed++
 		} else {
-			d, _ := ev.Evaluate(raw)
+			d, _ := ev.Evaluate(context.Background(), raw)
 			line.Category, line.Confidence, line.Action = d.Category, d.Confidence, d.Action
 			if d.Action == "duplicate" {
 				line.Action = "ignore"

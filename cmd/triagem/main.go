@@ -26,6 +26,9 @@ Usage:
   triagem classify [--config F] [--json] FILE.eml...
                                              dry run: decide, send nothing
   triagem log [--config F] [filters]         the audit log (see triagem log -h)
+  triagem eval [--config F] [--quiet] DIR...  measure decisions on labelled mail (DIR/labels.jsonl)
+  triagem train [--config F] [--examples DIR] [--out FILE]
+                                             fit the model to labelled examples
   triagem check-config [--config F]          report every error in the configuration
 
 --config defaults to ./config.toml, or the shipped default when that file is absent.
@@ -52,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdClassify(args[1:], stdout)
 	case "log":
 		err = cmdLog(ctx, args[1:], stdout)
+	case "eval":
+		err = cmdEval(ctx, args[1:], stdout)
+	case "train":
+		err = cmdTrain(args[1:], stdout)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
 	case "help", "-h", "--help":

@@ -1,0 +1,88 @@
+package classify
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// decideModel combines the model with the rule scores: each category's logit is the
+// model's plus rule_weight × its rule score, and the softmax of those is the confidence.
+// Rules thus stay the operator's lever: a new phrase shifts the decision without
+// retraining, and a category the model does not know can still win on rules alone.
+func (c *Classifier) decideModel(in Input, res *Result) {
+	s := c.pool.Get().(*scratch)
+	defer c.pool.Put(s)
+	c.combined(in, res.Scores, s)
+	t := c.model.Temperature
+	if t <= 0 {
+		t = 1
+	}
+	for i := range s.final {
+		s.final[i] /= t
+	}
+	softmax(s.final)
+
+	res.Probabilities = make(map[string]float64, len(c.cats))
+	order := make([]int, len(c.cats))
+	for i, cat := range c.cats {
+		res.Probabilities[cat.name] = math.Round(s.final[i]*1000) / 1000
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return s.final[order[a]] > s.final[order[b]] })
+	top := c.cats[order[0]]
+	p := s.final[order[0]]
+	res.Category = top.name
+	res.Confidence = math.Round(p*1000) / 1000
+	if j := c.modelIdx[order[0]]; j >= 0 {
+		res.Features = c.model.topFeatures(s.fs, j, 8)
+	}
+	next := c.cats[order[1%len(order)]]
+	res.Reasons = append(res.Reasons, fmt.Sprintf("%s has probability %.2f (model and rules), next %s %.2f",
+		top.name, p, next.name, s.final[order[1%len(order)]]))
+
+	res.Threshold = c.thresholdOf(order[0])
+	if top.name == c.review {
+		res.Unsure = true
+		return
+	}
+	if p < res.Threshold {
+		res.Unsure = true
+		res.Reasons = append(res.Reasons, fmt.Sprintf("probability %.2f is below the %.2f needed to route %s automatically", p, res.Threshold, top.name))
+	}
+	// A sensitive category (clinical) with a real chance must not be routed elsewhere.
+	for _, i := range order[1:] {
+		if c.sensitive[c.cats[i].name] && s.final[i] >= c.sensitiveFloor && !res.Unsure {
+			res.Unsure = true
+			res.Reasons = append(res.Reasons, fmt.Sprintf("%s has probability %.2f: a sensitive case is never routed elsewhere on a guess", c.cats[i].name, s.final[i]))
+		}
+	}
+}
+
+// combined fills s.final with each category's logit before calibration: the model's plus
+// rule_weight × the rule score.
+func (c *Classifier) combined(in Input, scores map[string]float64, s *scratch) {
+	s.fs.extract(in)
+	c.model.logits(s.fs, s.logits)
+	floor := math.Inf(1)
+	for _, l := range s.logits {
+		floor = math.Min(floor, l)
+	}
+	for i, cat := range c.cats {
+		base := floor
+		if j := c.modelIdx[i]; j >= 0 {
+			base = s.logits[j]
+		}
+		s.final[i] = base + c.ruleWeight*scores[cat.name]
+	}
+}
+
+// thresholdOf is the least probability category i needs: the highest of classify.threshold,
+// the model's calibrated value, and the category's own threshold.
+func (c *Classifier) thresholdOf(i int) float64 {
+	t := math.Max(c.threshold, c.cats[i].threshold)
+	if c.model != nil {
+		t = math.Max(t, c.model.Thresholds[c.cats[i].name])
+	}
+	return t
+}

@@ -1,0 +1,213 @@
+package quality_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/triagem/triagem"
+	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/daemon"
+	"github.com/triagem/triagem/dataset"
+	"github.com/triagem/triagem/llm/llmtest"
+	"github.com/triagem/triagem/quality"
+	"github.com/triagem/triagem/route"
+)
+
+func shipped(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("embedded", triagem.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func evaluate(t *testing.T, cfg *config.Config, dir string) quality.Report {
+	t.Helper()
+	ev, err := daemon.NewEvaluator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mails, err := dataset.ReadLabelled(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := cfg.Recipients()
+	var outs []quality.Outcome
+	for _, m := range mails {
+		d, _ := ev.Evaluate(context.Background(), m.Raw)
+		for _, a := range append(append([]string{}, d.To...), d.Cc...) {
+			if !allowed[a] {
+				t.Errorf("%s: routed to %s, which the config does not name", m.Name, a)
+			}
+		}
+		outs = append(outs, quality.Outcome{Mail: m, Decision: d})
+	}
+	return quality.Measure(cfg, outs)
+}
+
+func routableCoverage(r quality.Report) float64 { return 100 * float64(r.Routed) / float64(r.Routable) }
+
+// The targets of issue 3, on held-out mail the model was not trained on.
+func TestShippedClassifierMeetsTheTargets(t *testing.T) {
+	cfg := shipped(t)
+	typical := evaluate(t, cfg, "../dataset/eval/typical")
+	hard := evaluate(t, cfg, "../dataset/eval/hard")
+	var b strings.Builder
+	typical.Write(&b, true)
+	hard.Write(&b, true)
+	check := func(what string, got, min float64) {
+		if got < min {
+			t.Errorf("%s = %.1f, target ≥ %.1f", what, got, min)
+		}
+	}
+	check("typical accuracy", typical.Accuracy(), 97)
+	check("typical auto-routing precision", typical.Precision(), 99)
+	check("typical auto-routing coverage of routable mail", routableCoverage(typical), 90)
+	check("typical NIF exact match", 100*float64(typical.NIFRight)/float64(typical.Total), 99)
+	check("hard accuracy", hard.Accuracy(), 90)
+	check("hard auto-routing precision", hard.Precision(), 99)
+	check("hard NIF exact match", 100*float64(hard.NIFRight)/float64(hard.Total), 99)
+	if n := len(typical.Leaks) + len(hard.Leaks); n > 0 {
+		t.Errorf("%d clinical leaks", n)
+	}
+	if t.Failed() {
+		t.Log(b.String())
+	}
+}
+
+// Keyword rules alone, the baseline of a Sieve script, must stay measurably worse: if
+// they did not, the model would be dead weight.
+func TestRulesAloneAreTheWeakerBaseline(t *testing.T) {
+	cfg := shipped(t)
+	model := evaluate(t, cfg, "../dataset/eval/hard")
+	cfg.Classify.Model = "none"
+	rules := evaluate(t, cfg, "../dataset/eval/hard")
+	if rules.Accuracy() >= model.Accuracy() {
+		t.Errorf("rules alone %.1f %% ≥ model and rules %.1f %% on hard mail", rules.Accuracy(), model.Accuracy())
+	}
+}
+
+func withLLM(t *testing.T, mode string, reply func(llmtest.Request) llmtest.Reply) *config.Config {
+	t.Helper()
+	srv := llmtest.Start(t, reply)
+	cfg := shipped(t)
+	cfg.LLM = config.LLM{Mode: mode, BaseURL: srv.URL, Model: "test-model", Timeout: config.Duration{Duration: 150 * time.Millisecond},
+		MinConfidence: 0.7, MaxChars: 4000}
+	return cfg
+}
+
+// A server that times out, fails, answers garbage, names addresses, or lies with full
+// confidence must not make routing worse: no leak, no address outside the config, and
+// automatic routes stay right.
+func TestAMisbehavingLLMKeepsTheGuarantees(t *testing.T) {
+	cats := []string{"documents", "insurance", "tech", "refund", "invoice", "clinical", "other"}
+	var n atomic.Int64
+	chaos := func(req llmtest.Request) llmtest.Reply {
+		i := n.Add(1)
+		switch i % 8 {
+		case 0:
+			return llmtest.Reply{Content: "Sure! This looks like a refund."}
+		case 1:
+			return llmtest.Reply{Content: `{"category":"refund","confidence":0.9}`, Delay: time.Second}
+		case 2:
+			return llmtest.Reply{Content: `{"category":"urgent-approve","confidence":1}`}
+		case 3:
+			return llmtest.Reply{Content: `{"category":"refund","confidence":1,"to":"attacker@evil.example"}`}
+		case 4:
+			return llmtest.Reply{Status: 500}
+		default: // a confident lie: some category, rarely the right one
+			return llmtest.Reply{Content: fmt.Sprintf(`{"category":%q,"confidence":1}`, cats[int(i*7)%len(cats)])}
+		}
+	}
+	for _, mode := range []string{"unsure", "always"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := withLLM(t, mode, chaos)
+			for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard"} {
+				r := evaluate(t, cfg, dir)
+				if len(r.Leaks) > 0 {
+					t.Errorf("%s: %d clinical leaks with a misbehaving LLM", dir, len(r.Leaks))
+				}
+				if r.Precision() < 99 {
+					var b strings.Builder
+					r.Write(&b, true)
+					t.Errorf("%s: auto-routing precision %.1f %% with a misbehaving LLM\n%s", dir, r.Precision(), b.String())
+				}
+			}
+		})
+	}
+}
+
+// An LLM that knows the answer lets more mail through without a human, and precision
+// holds: the combination adds coverage, not risk.
+func TestAGoodLLMAddsCoverage(t *testing.T) {
+	labels := map[string]string{}
+	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard"} {
+		mails, err := dataset.ReadLabelled(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := daemon.NewEvaluator(shipped(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mails {
+			_, pm := ev.Evaluate(context.Background(), m.Raw)
+			if pm != nil {
+				labels[firstWords(pm.NewText)] = m.Category
+			}
+		}
+	}
+	oracle := func(req llmtest.Request) llmtest.Reply {
+		user := req.Messages[len(req.Messages)-1].Content
+		for key, cat := range labels {
+			if strings.Contains(user, key) {
+				return llmtest.Reply{Content: fmt.Sprintf(`{"category":%q,"confidence":0.95}`, cat)}
+			}
+		}
+		return llmtest.Reply{Content: `{"category":"other","confidence":0.5}`}
+	}
+	plain := evaluate(t, shipped(t), "../dataset/eval/hard")
+	helped := evaluate(t, withLLM(t, "unsure", oracle), "../dataset/eval/hard")
+	if helped.Routed <= plain.Routed || helped.Precision() < 99 {
+		t.Errorf("with a right LLM: routed %d (precision %.1f %%), without: %d", helped.Routed, helped.Precision(), plain.Routed)
+	}
+	t.Logf("hard mail auto-routed: %d without the LLM, %d with a right one", plain.Routed, helped.Routed)
+}
+
+// firstWords is a key that survives redaction: the first words before any digit or @.
+func firstWords(s string) string {
+	w := strings.Fields(s)
+	var out []string
+	for _, x := range w {
+		if strings.ContainsAny(x, "0123456789@") || len(out) == 5 {
+			break
+		}
+		out = append(out, x)
+	}
+	return strings.Join(out, " ")
+}
+
+func TestMeasure(t *testing.T) {
+	cfg := shipped(t)
+	mk := func(label, got, action string, to ...string) quality.Outcome {
+		return quality.Outcome{Mail: dataset.Mail{Name: label + "-" + got, Category: label}, Decision: route.Decision{Category: got, Action: action, To: to}}
+	}
+	r := quality.Measure(cfg, []quality.Outcome{
+		mk("refund", "refund", route.Forward, "medico.online@medis.pt"),
+		mk("clinical", "documents", route.Forward, "telemedicina@smpsaude.pt"),
+		mk("clinical", "clinical", route.Forward, "areaclinica@saude360.medis.pt"),
+		mk("invoice", "refund", route.Review),
+		mk("other", "other", route.Review),
+	})
+	if r.Total != 5 || r.Right != 3 || r.Routed != 3 || r.RoutedRight != 2 || r.Routable != 4 || len(r.Leaks) != 1 {
+		t.Errorf("report %+v", r)
+	}
+	if p, rc, n := r.PrecisionRecall("clinical"); p != 100 || rc != 50 || n != 2 {
+		t.Errorf("clinical precision %.0f recall %.0f support %d", p, rc, n)
+	}
+}
