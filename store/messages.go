@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Message states.
@@ -230,4 +231,9 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 		out[k] = n
 	}
 	return out, rows.Err()
+}
+
+// ReceivedSince returns the messages recorded since t that have a raw copy, oldest first.
+func (s *Store) ReceivedSince(ctx context.Context, t time.Time) ([]Message, error) {
+	return s.messages(ctx, `received_at >= ? AND blob != '' ORDER BY id`, t.UnixMilli())
 }

@@ -27,6 +27,8 @@ Usage:
                                              dry run: decide, send nothing
   triagem log [--config F] [filters]         the audit log (see triagem log -h)
   triagem eval [--config F] [--quiet] DIR...  measure decisions on labelled mail (DIR/labels.jsonl)
+  triagem replay --config NEW.toml [--base F] [--max-changes N] (DIR | --days N)
+                                             re-decide mail under NEW; show routes that change
   triagem train [--config F] [--examples DIR] [--out FILE]
                                              fit the model to labelled examples
   triagem check-config [--config F]          report every error in the configuration
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdLog(ctx, args[1:], stdout)
 	case "eval":
 		err = cmdEval(ctx, args[1:], stdout)
+	case "replay":
+		err = cmdReplay(ctx, args[1:], stdout)
 	case "train":
 		err = cmdTrain(args[1:], stdout)
 	case "check-config":

@@ -81,3 +81,97 @@ func TestDemoShowsRoutedCases(t *testing.T) {
 		}
 	}
 }
+
+func TestEvalReportsTheFigures(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"eval", "--config", "../../config.toml", "../../dataset/eval/hard"}, &out, &errb); code != 0 {
+		t.Fatalf("eval exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"accuracy", "auto-routed", "precision", "clinical leaks", "NIF exact match", "confusion", "documents"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("eval output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if code := run(context.Background(), []string{"eval", t.TempDir()}, &out, &errb); code == 0 {
+		t.Error("eval of a folder without labels.jsonl succeeded")
+	}
+}
+
+func TestTrainWritesALoadableModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("training takes seconds; run without -short")
+	}
+	p := filepath.Join(t.TempDir(), "m.json")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"train", "--config", "../../config.toml", "--examples", "../../dataset/train", "--out", p}, &out, &errb); code != 0 {
+		t.Fatalf("train exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "cross-validated accuracy") {
+		t.Errorf("train output: %s", out.String())
+	}
+	// The written model is usable as classify.model.
+	if code := run(context.Background(), []string{"eval", "--quiet", "--config", "../../config.toml", "--model", p, "../../dataset/eval/hard"}, &out, &errb); code != 0 {
+		t.Fatalf("eval with the trained model: exit %d: %s", code, errb.String())
+	}
+}
+
+// A changed rule shows up as a diff, and --max-changes makes it a CI gate.
+func TestReplayDiffAndGate(t *testing.T) {
+	src, err := os.ReadFile("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The candidate sends insurance questions to the tech department's rules: every
+	// insurance mail that was forwarded as insurance changes.
+	cand := strings.Replace(string(src), `name = "insurance"`, `name = "insurance"
+threshold = 0.999`, 1)
+	p := filepath.Join(t.TempDir(), "new.toml")
+	os.WriteFile(p, []byte(cand), 0o600)
+
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"replay", "--base", "../../config.toml", "--config", p, "../../dataset/eval/typical"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("replay without a gate: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "now:       forward insurance (medico.online@medis.pt)") || !strings.Contains(out.String(), "candidate: review insurance") {
+		t.Fatalf("replay shows no insurance change:\n%s", out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"replay", "--base", "../../config.toml", "--config", p, "--max-changes", "0", "../../dataset/eval/typical"}, &out, &errb); code != 1 {
+		t.Errorf("the gate let changes through: exit %d", code)
+	}
+	if !strings.Contains(errb.String(), "more than --max-changes 0") {
+		t.Errorf("gate message: %s", errb.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"replay", "--base", "../../config.toml", "--config", "../../config.toml", "--max-changes", "0", "../../dataset/eval/typical"}, &out, &errb); code != 0 {
+		t.Errorf("the same config twice: exit %d\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "0 routes would change") {
+		t.Errorf("the same config twice: %s", out.String())
+	}
+}
+
+// --days replays what the daemon stored: here, the demo's state directory.
+func TestReplayFromTheStore(t *testing.T) {
+	state := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "--state", state}, &out, &errb); code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errb.String())
+	}
+	base := filepath.Join(state, "config.toml")
+	src, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "new.toml")
+	os.WriteFile(p, []byte(strings.Replace(string(src), `model = "embedded"`, `model = "none"`, 1)), 0o600)
+	out.Reset()
+	if code := run(context.Background(), []string{"replay", "--base", base, "--config", p, "--days", "1"}, &out, &errb); code != 0 {
+		t.Fatalf("replay --days: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "replayed 20 mails") {
+		t.Errorf("replay --days did not read the 20 stored mails:\n%s", out.String())
+	}
+}
