@@ -53,3 +53,23 @@ func TestFindName(t *testing.T) {
 		}
 	}
 }
+
+func TestFindNameOnSignOffLinesAndForRelatives(t *testing.T) {
+	cases := []struct{ text, display, want string }{
+		{"A declaração tem a hora errada.\nSusana Prata, NIF 308 301 668", "", "Susana Prata"},
+		{"Não recebi a fatura.\nObrigado, Paulo Reis", "", "Paulo Reis"},
+		{"Olá, sou filha do Artur Sequeira (NIF 263212238). Ele não recebeu a receita. Obrigada, Catarina", "Catarina Sequeira", "Artur Sequeira"},
+		{"Sou o neto da Sra. Maria Alice Rocha e escrevo por ela.", "", "Maria Alice Rocha"},
+		{"Problema na app.\nObrigada, Natália", "Natália Reis", "Natália Reis"},
+	}
+	for _, c := range cases {
+		n := FindName(c.text, "", c.display)
+		got := ""
+		if n != nil {
+			got = n.Value
+		}
+		if got != c.want {
+			t.Errorf("%q: got %q, want %q", c.text, got, c.want)
+		}
+	}
+}

@@ -16,7 +16,7 @@ var (
 	// "Nome: Ana Lopes", "o meu nome é Ana Lopes", "chamo-me Ana Lopes", "my name is Ana Lopes".
 	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?\s*[:\-]\s*|o meu nome (?:completo )?(?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name\s*:\s*|me llamo\s+|meu nome (?:completo )?(?:e|é)\s+)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
 	// A relative writing for a patient: "em nome do meu pai, José Carlos Pereira", "a minha mãe, Maria Sousa".
-	patientName = regexp.MustCompile(`(?i)(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|paciente|utente|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`)
+	patientName = regexp.MustCompile(`(?i)(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|paciente|utente|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`)
 	particles   = map[string]bool{"de": true, "da": true, "do": true, "das": true, "dos": true, "e": true, "del": true, "van": true, "von": true}
 	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos)$`)
 )
@@ -35,7 +35,7 @@ func FindName(newText, signature, displayName string) *Name {
 		}
 	}
 	for _, l := range strings.Split(signature, "\n") {
-		if n := cleanName(l); n != "" {
+		if n := lineName(l); n != "" {
 			return &Name{Value: n, Source: "signature"}
 		}
 	}
@@ -46,7 +46,7 @@ func FindName(newText, signature, displayName string) *Name {
 		if l == "" {
 			continue
 		}
-		if n := cleanName(l); n != "" && len(strings.Fields(l)) <= 5 {
+		if n := lineName(l); n != "" && len(strings.Fields(n)) <= 5 {
 			return &Name{Value: n, Source: "closing"}
 		}
 	}
@@ -54,6 +54,23 @@ func FindName(newText, signature, displayName string) *Name {
 		return &Name{Value: n, Source: "display-name"}
 	}
 	return nil
+}
+
+// lineName is the name on a sign-off line: the whole line, or one of its comma-separated
+// parts ("Obrigado, Paulo Reis", "Susana Prata, NIF 308 301 668").
+func lineName(l string) string {
+	if n := cleanName(l); n != "" {
+		return n
+	}
+	if !strings.Contains(l, ",") || len(strings.Fields(l)) > 10 {
+		return ""
+	}
+	for _, part := range strings.Split(l, ",") {
+		if n := cleanName(part); n != "" {
+			return n
+		}
+	}
+	return ""
 }
 
 // leadingName keeps the words of s up to the first that cannot belong to a name (a
@@ -102,7 +119,7 @@ func firstLine(s string) string {
 // or "" when it does not look like one.
 func cleanName(s string) string {
 	s = strings.TrimSpace(strings.Trim(s, " \t,.;:-–—\"'"))
-	if s == "" || strings.ContainsAny(s, "@0123456789/<>()[]{}|_=+*#") {
+	if s == "" || strings.ContainsAny(s, "@0123456789/<>()[]{}|_=+*#,;") {
 		return ""
 	}
 	words := strings.Fields(s)
