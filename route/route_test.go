@@ -88,6 +88,8 @@ func TestReplyAsksOnlyForWhatIsMissing(t *testing.T) {
 		{route.Decision{Category: "tech", Language: "pt-PT", Name: &identify.Name{Value: "Ana Lopes"}}, "indique o seu NIF."},
 		{route.Decision{Category: "tech", Language: "pt-PT", NIF: &identify.NIF{Value: "123456789", Valid: true}}, "indique o seu NOME completo."},
 		{route.Decision{Category: "refund", Language: "en"}, "full NAME and your NIF"},
+		{route.Decision{Category: "invoice", Language: "es"}, "su NOMBRE completo y su NIF"},
+		{route.Decision{Category: "invoice", Language: "fr"}, "o seu NOME completo e o seu NIF"}, // no French template: pt-PT
 	} {
 		r, err := comp.CustomerReply(tc.d, route.Case{Ref: "TRG-TEST"})
 		if err != nil {
@@ -95,6 +97,36 @@ func TestReplyAsksOnlyForWhatIsMissing(t *testing.T) {
 		}
 		if !strings.Contains(r.Text, tc.want) || strings.Contains(r.Text, "Médis, deve utilizar") {
 			t.Errorf("%+v: want %q and no disclaimer in:\n%s", tc.d, tc.want, r.Text)
+		}
+	}
+}
+
+// The customer's language picks the reply template, end to end from the mail's text.
+func TestReplyLanguageFollowsTheCustomer(t *testing.T) {
+	cfg, _ := config.Parse("embedded", triagem.DefaultConfig)
+	cls, err := classify.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, _ := templates.Load("pt-PT")
+	comp := route.NewComposer(cfg, tmpl)
+	for text, want := range map[string]string{
+		"Hello, I was charged twice for my appointment and I would like a refund please. Thank you": "Your refund request",
+		"Hola, me cobraron dos veces la consulta y quiero el reembolso, por favor. Gracias":         "Su solicitud de reembolso",
+		"Bom dia, fui cobrado duas vezes pela consulta e quero o reembolso. Obrigado":               "reembolso",
+	} {
+		raw := "From: c@example.pt\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n"
+		m, err := parse.Parse([]byte(raw), parse.Limits{MaxHeaderBytes: 1 << 16, MaxParts: 10, MaxDepth: 5, MaxTextBytes: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := route.New(cfg, cls).Decide(context.Background(), m, screen.Verdict{})
+		r, err := comp.CustomerReply(d, route.Case{Ref: "TRG-TEST"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Text, want) {
+			t.Errorf("%q (language %s): reply lacks %q:\n%s", text, d.Language, want, r.Text)
 		}
 	}
 }
