@@ -20,6 +20,8 @@ type Input struct {
 	Subject string
 	NewText string
 	Quoted  string
+	// Injection is set when sentences addressed to an automated reader were removed.
+	Injection bool
 }
 
 // Hit is one rule that fired: the evidence behind a score.
@@ -226,6 +228,9 @@ func (f folded) hasAny(ps []phrase) (phrase, bool) {
 // its words together with the rule scores.
 func (c *Classifier) Classify(in Input) Result {
 	res := Result{Scores: map[string]float64{}}
+	if in.Injection {
+		res.Reasons = append(res.Reasons, "sentences addressed to an automated system were ignored")
+	}
 	c.ruleScores(in, &res)
 	if c.model == nil {
 		res.Method = "rules"
@@ -363,6 +368,11 @@ func (c *Classifier) decideRules(res *Result) {
 
 // InputOf is what the classifier reads of a parsed mail. The signature counts as new text:
 // customers often put the topic in a P.S. or their name under it.
+// Sentences addressed to an automated reader ("ignore previous instructions…") are
+// removed from every part, so they neither count as evidence nor reach a language model.
 func InputOf(m *parse.Mail) Input {
-	return Input{Subject: m.Subject, NewText: m.NewText + "\n" + m.Signature, Quoted: m.Quoted}
+	subject, a := stripInjection(m.Subject)
+	text, b := stripInjection(m.NewText + "\n" + m.Signature)
+	quoted, c := stripInjection(m.Quoted)
+	return Input{Subject: subject, NewText: text, Quoted: quoted, Injection: a || b || c}
 }

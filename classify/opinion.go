@@ -22,8 +22,8 @@ type Opinion struct {
 //   - an unusable answer (Error set, or below minConfidence) changes nothing, except that
 //     when always asked, a case is not routed without the opinion;
 //   - agreement keeps the local decision, and lets an unsure one through when the model is
-//     confident and the local probability of that category is at least half its threshold;
-//   - disagreement with a sure local decision sends the case to review;
+//     confident and the local probability is at least liftShare of its threshold;
+//   - disagreement sends the case to review: the model can confirm, never redirect;
 //   - a sensitive category is never entered or left on the model's word, and the model
 //     cannot lift a case while a sensitive category keeps more probability than a sure
 //     local decision would leave it.
@@ -59,20 +59,13 @@ func (c *Classifier) Consider(res *Result, op Opinion, minConfidence float64, al
 		res.Reasons = append(res.Reasons, fmt.Sprintf("the language model says %s, the local model %s: a human decides", op.Category, res.Category))
 		return
 	}
-	// Locally unsure and the model names another category: follow it only if the local
-	// evidence gives that category a fair chance, and never into or out of a sensitive one.
-	p := res.Probabilities[op.Category]
-	if res.Probabilities == nil || c.sensitive[op.Category] || c.sensitive[res.Category] || c.isReview(op.Category) ||
-		p < 0.5*c.thresholdByName(op.Category) || c.sensitiveShare(res, op.Category) > 1-c.thresholdByName(op.Category) {
-		res.Reasons = append(res.Reasons, fmt.Sprintf("the language model says %s, which the local evidence does not support enough: a human decides", op.Category))
-		return
-	}
-	op.Effect = "decided"
-	res.LLM = &op
-	res.Reasons = append(res.Reasons, fmt.Sprintf("unsure locally; the language model says %s (%.2f), which had %.2f locally: routed", op.Category, op.Confidence, p))
-	res.Category, res.Confidence, res.Unsure = op.Category, p, false
-	res.Method += "+llm"
+	res.Reasons = append(res.Reasons, fmt.Sprintf("unsure locally, and the language model says %s: a human decides", op.Category))
 }
+
+// liftShare: an agreeing model can lift a case whose probability is at least this share of
+// its threshold. Below it the local guess is too weak for a second opinion, which might be
+// wrong in the same way, to settle it.
+const liftShare = 0.75
 
 func (c *Classifier) canLift(res *Result, op Opinion) bool {
 	if c.isReview(res.Category) || res.Probabilities == nil {
@@ -81,7 +74,7 @@ func (c *Classifier) canLift(res *Result, op Opinion) bool {
 	t := c.thresholdByName(res.Category)
 	// The model may vouch for the doubt between ordinary categories only: the share left to
 	// a sensitive one must be as small as a sure local decision would leave it.
-	return res.Confidence >= 0.5*t && c.sensitiveShare(res, res.Category) <= 1-t
+	return res.Confidence >= liftShare*t && c.sensitiveShare(res, res.Category) <= 1-t
 }
 
 // sensitiveShare is the probability of the sensitive categories other than except.

@@ -156,7 +156,7 @@ func Train(cfg *config.Config, examples []Example, opt TrainOptions) (*Model, er
 	// categories together reach the target precision; then, per category, as much higher
 	// as it takes for that category alone to stay within classPrecision.
 	review := cfg.ReviewCategory()
-	grid := []float64{0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99}
+	grid := []float64{0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99}
 	count := func(class string, t float64) (n, wrong int) {
 		for _, p := range preds {
 			if p.pred != review && (class == "" || p.pred == class) && p.p >= t {

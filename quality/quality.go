@@ -46,11 +46,13 @@ type Report struct {
 	Classes             []string
 	Confusion           map[string]map[string]int // label → decided → count
 	Wrong               []Outcome
+	// Outcomes are all the mails measured, in order.
+	Outcomes []Outcome
 }
 
 // Measure compares outcomes with their labels under cfg's categories.
 func Measure(cfg *config.Config, outs []Outcome) Report {
-	r := Report{Confusion: map[string]map[string]int{}}
+	r := Report{Confusion: map[string]map[string]int{}, Outcomes: outs}
 	for _, c := range cfg.Categories {
 		r.Classes = append(r.Classes, c.Name)
 	}
