@@ -69,6 +69,24 @@ type Classifier struct {
 	ruleWeight     float64
 	sensitiveFloor float64
 	pool           sync.Pool // *scratch
+
+	// Rules indexed for matching: every phrase under its first word, except one-word
+	// prefix phrases ("cobrad*"), which are tried against every word.
+	rules      []ruleRef
+	byFirst    map[string][]phraseRef
+	prefixOnly []phraseRef
+}
+
+type ruleRef struct {
+	cat  int
+	rule *rule
+}
+
+type phraseRef struct {
+	rule   int // index in Classifier.rules
+	n      int // index in the rule's any or unless list
+	unless bool
+	p      *phrase
 }
 
 type category struct {
@@ -84,17 +102,17 @@ type rule struct {
 	unless []phrase
 }
 
-// phrase is a folded word sequence, " w1 w2 ", matched on word boundaries; prefix means the
-// last word may continue ("errad*" matches "errada").
+// phrase is a folded word sequence matched on word boundaries; prefix means the last word
+// may continue ("errad*" matches "errada").
 type phrase struct {
 	text   string
-	needle string
+	words  []string
 	prefix bool
 }
 
 // scratch is the per-call working memory, pooled so classifying allocates little.
 type scratch struct {
-	fs     *featureSet
+	hits   *hits
 	logits []float64
 	final  []float64
 }
@@ -157,7 +175,9 @@ func NewWithModel(cfg *config.Config, m *Model) (*Classifier, error) {
 		}
 		c.cats = append(c.cats, cat)
 	}
+	c.index()
 	if m != nil {
+		m.prepare()
 		known := 0
 		for _, cat := range c.cats {
 			idx := -1
@@ -174,7 +194,7 @@ func NewWithModel(cfg *config.Config, m *Model) (*Classifier, error) {
 		}
 	}
 	c.pool.New = func() any {
-		return &scratch{fs: newFeatureSet(), logits: make([]float64, max(1, len(m.classes()))), final: make([]float64, len(c.cats))}
+		return &scratch{hits: newHits(), logits: make([]float64, max(1, len(m.classes()))), final: make([]float64, len(c.cats))}
 	}
 	return c, nil
 }
@@ -197,31 +217,7 @@ func compile(p string) (phrase, error) {
 	if len(words) == 0 {
 		return phrase{}, fmt.Errorf("phrase %q has no words", p)
 	}
-	j := strings.Join(words, " ")
-	ph := phrase{text: p, prefix: prefix, needle: " " + j + " "}
-	if prefix {
-		ph.needle = " " + j
-	}
-	return ph, nil
-}
-
-// folded is a text prepared for phrase matching: its words, joined by single spaces and
-// framed by spaces, so every word boundary is a space.
-type folded string
-
-func fold(s string) folded {
-	return folded(" " + strings.Join(textnorm.Words(s), " ") + " ")
-}
-
-func (f folded) has(p phrase) bool { return strings.Contains(string(f), p.needle) }
-
-func (f folded) hasAny(ps []phrase) (phrase, bool) {
-	for _, p := range ps {
-		if f.has(p) {
-			return p, true
-		}
-	}
-	return phrase{}, false
+	return phrase{text: p, words: words, prefix: prefix}, nil
 }
 
 // Classify decides on in: the rules score it, and the model (when there is one) weighs
@@ -231,14 +227,15 @@ func (c *Classifier) Classify(in Input) Result {
 	if in.Injection {
 		res.Reasons = append(res.Reasons, "sentences addressed to an automated system were ignored")
 	}
-	c.ruleScores(in, &res)
+	words := sectionWords(in)
+	c.ruleScores(in.Subject, &words, &res)
 	if c.model == nil {
 		res.Method = "rules"
 		c.decideRules(&res)
 		return res
 	}
 	res.Method = "model+rules"
-	c.decideModel(in, &res)
+	c.decideModel(in.Subject, &words, &res)
 	return res
 }
 
@@ -276,46 +273,6 @@ func IsReplySubject(subject string) bool {
 			return false
 		}
 	}
-}
-
-// ruleScores adds every rule that fires to res. Each rule counts once, in the section where
-// it weighs most: new text 1, subject SubjectWeight, quoted history QuotedWeight.
-func (c *Classifier) ruleScores(in Input, res *Result) {
-	sections := []struct {
-		name   string
-		text   folded
-		weight float64
-	}{
-		{"subject", fold(in.Subject), c.subjectWeightOf(in.Subject)},
-		{"new", fold(in.NewText), 1},
-		{"quoted", fold(in.Quoted), c.quotedWeight},
-	}
-	for _, cat := range c.cats {
-		for _, r := range cat.rules {
-			var best *Hit
-			for _, s := range sections {
-				if s.weight <= 0 {
-					continue
-				}
-				p, ok := s.text.hasAny(r.any)
-				if !ok {
-					continue
-				}
-				if _, blocked := s.text.hasAny(r.unless); blocked {
-					continue
-				}
-				score := r.weight * s.weight
-				if best == nil || score > best.Score {
-					best = &Hit{Category: cat.name, Rule: r.name, Phrase: p.text, Where: s.name, Score: score}
-				}
-			}
-			if best != nil {
-				res.Scores[cat.name] += best.Score
-				res.Hits = append(res.Hits, *best)
-			}
-		}
-	}
-	sort.SliceStable(res.Hits, func(i, j int) bool { return res.Hits[i].Score > res.Hits[j].Score })
 }
 
 // decideRules turns rule scores into a category and a confidence. Confidence is the winner's share of

@@ -10,10 +10,10 @@ import (
 // model's plus rule_weight × its rule score, and the softmax of those is the confidence.
 // Rules thus stay the operator's lever: a new phrase shifts the decision without
 // retraining, and a category the model does not know can still win on rules alone.
-func (c *Classifier) decideModel(in Input, res *Result) {
+func (c *Classifier) decideModel(subject string, words *[3][]string, res *Result) {
 	s := c.pool.Get().(*scratch)
 	defer c.pool.Put(s)
-	c.combined(in, res.Scores, s)
+	c.combined(subject, words, res.Scores, s)
 	t := c.model.Temperature
 	if t <= 0 {
 		t = 1
@@ -35,7 +35,7 @@ func (c *Classifier) decideModel(in Input, res *Result) {
 	res.Category = top.name
 	res.Confidence = math.Round(p*1000) / 1000
 	if j := c.modelIdx[order[0]]; j >= 0 {
-		res.Features = c.model.topFeatures(s.fs, j, 8)
+		res.Features = c.model.topFeatures(s.hits, j, 8)
 	}
 	next := c.cats[order[1%len(order)]]
 	res.Reasons = append(res.Reasons, fmt.Sprintf("%s has probability %.2f (model and rules), next %s %.2f",
@@ -61,9 +61,9 @@ func (c *Classifier) decideModel(in Input, res *Result) {
 
 // combined fills s.final with each category's logit before calibration: the model's plus
 // rule_weight × the rule score.
-func (c *Classifier) combined(in Input, scores map[string]float64, s *scratch) {
-	s.fs.extract(in)
-	c.model.logits(s.fs, s.logits)
+func (c *Classifier) combined(subject string, words *[3][]string, scores map[string]float64, s *scratch) {
+	s.hits.extract(IsReplySubject(subject), words, c.model)
+	c.model.logits(s.hits, s.logits)
 	floor := math.Inf(1)
 	for _, l := range s.logits {
 		floor = math.Min(floor, l)

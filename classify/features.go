@@ -1,7 +1,6 @@
 package classify
 
 import (
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -10,9 +9,10 @@ import (
 
 // Features of a mail for the statistical model. Subject and new text share one namespace,
 // because customers put the topic in either; quoted history, and the subject of a reply,
-// get their own ("q:"), so the model learns how far to trust an old thread. Each text yields folded words, adjacent word
-// pairs, the first stemLen letters of longer words, which lets "reembolsar", "reembolsado"
-// and "reembolso" share evidence in a language full of endings, and letter 4-grams.
+// get their own ("q:"), so the model learns how far to trust an old thread. Each text
+// yields folded words, adjacent word pairs, the first stemLen letters of longer words,
+// which lets "reembolsar", "reembolsado" and "reembolso" share evidence in a language full
+// of endings, and letter 4-grams.
 const (
 	stemLen      = 6
 	gramLen      = 4
@@ -22,67 +22,85 @@ const (
 	maxWords = 600
 )
 
-// featureSet collects the distinct features of one mail.
-type featureSet struct {
-	seen  map[string]struct{}
-	names []string
-}
+// walker produces the features of a mail, one at a time, in a reused buffer: scoring a
+// mail then allocates almost nothing per feature.
+type walker struct{ buf []byte }
 
-func newFeatureSet() *featureSet {
-	return &featureSet{seen: make(map[string]struct{}, 256)}
-}
-
-func (f *featureSet) reset() {
-	clear(f.seen)
-	f.names = f.names[:0]
-}
-
-func (f *featureSet) add(name string) {
-	if _, ok := f.seen[name]; ok {
-		return
+// walk calls emit with every feature of in (repeats included). The slice is only valid
+// during the call.
+func (w *walker) walk(reply bool, words *[3][]string, emit func([]byte)) {
+	subjectPrefix := ""
+	if reply {
+		subjectPrefix = quotedPrefix
 	}
-	f.seen[name] = struct{}{}
-	f.names = append(f.names, name)
+	w.section(subjectPrefix, words[0], emit)
+	w.section("", words[1], emit)
+	w.section(quotedPrefix, words[2], emit)
 }
 
-// extract fills f with the features of in.
-func (f *featureSet) extract(in Input) {
-	f.reset()
-	if IsReplySubject(in.Subject) {
-		f.section(quotedPrefix, in.Subject)
-	} else {
-		f.section("", in.Subject)
+// sectionWords are the folded words of the subject, the new text and the quoted history,
+// each cut to maxWords: what both the rules and the model read.
+func sectionWords(in Input) [3][]string {
+	var out [3][]string
+	for i, text := range []string{in.Subject, in.NewText, in.Quoted} {
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		w := textnorm.Words(text)
+		if len(w) > maxWords {
+			w = w[:maxWords]
+		}
+		out[i] = w
 	}
-	f.section("", in.NewText)
-	f.section(quotedPrefix, in.Quoted)
+	return out
 }
 
-func (f *featureSet) section(prefix, text string) {
-	if strings.TrimSpace(text) == "" {
-		return
-	}
-	words := textnorm.Words(text)
-	if len(words) > maxWords {
-		words = words[:maxWords]
-	}
+func (w *walker) section(prefix string, words []string, emit func([]byte)) {
 	prev := ""
-	for _, w := range words {
-		w = token(w)
-		f.add(prefix + w)
-		if s, ok := stem(w); ok {
-			f.add(prefix + "~" + s)
+	for _, word := range words {
+		word = token(word)
+		w.emit(emit, prefix, word, "", "")
+		if s, ok := stem(word); ok {
+			w.emit(emit, prefix, "~", s, "")
 		}
 		if prev != "" {
-			f.add(prefix + prev + "_" + w)
+			w.emit(emit, prefix, prev, "_", word)
 		}
-		if len(w) > gramLen && w[0] != '#' {
-			f.grams(prefix, w)
+		if len(word) > gramLen && word[0] != '#' {
+			w.grams(emit, prefix, word)
 		}
-		prev = w
+		prev = word
 	}
 }
 
-// token maps numbers to their length ("#9" for any nine digits), so NIFs, phones and
+func (w *walker) emit(emit func([]byte), a, b, c, d string) {
+	buf := append(append(append(append(w.buf[:0], a...), b...), c...), d...)
+	emit(buf)
+	w.buf = buf
+}
+
+// grams emits the letter 4-grams of a word framed as "<word>": they carry the evidence of
+// misspelt, inflected and Brazilian/Spanish forms ("reembolço", "reembolsar", "reenbolso")
+// that no whole-word feature of the training mails matches.
+func (w *walker) grams(emit func([]byte), prefix, word string) {
+	framed := append(append(append(w.buf[:0], '<'), word...), '>')
+	n := len(framed)
+	for i := 0; i+gramLen <= n; i++ {
+		buf := append(append(append(framed, prefix...), "c:"...), framed[i:i+gramLen]...)
+		emit(buf[n:])
+		framed = buf[:n]
+	}
+	w.buf = framed
+}
+
+var digitTokens = func() (t [13]string) {
+	for i := range t {
+		t[i] = "#" + string(rune('0'+i/10)) + string(rune('0'+i%10))
+	}
+	return t
+}()
+
+// token maps numbers to their length ("#09" for any nine digits), so NIFs, phones and
 // amounts are evidence by shape, never by value.
 func token(w string) string {
 	for i := 0; i < len(w); i++ {
@@ -93,7 +111,7 @@ func token(w string) string {
 	if len(w) > 12 {
 		return "#long"
 	}
-	return "#" + strconv.Itoa(len(w))
+	return digitTokens[len(w)]
 }
 
 // stem is the first stemLen letters of a word that has at least two more.
@@ -114,13 +132,69 @@ func stem(w string) (string, bool) {
 	return "", false
 }
 
-// grams adds the letter 4-grams of a word framed as "<word>": they carry the evidence of
-// misspelt, inflected and Brazilian/Spanish forms ("reembolço", "reembolsar", "reenbolso")
-// that no whole-word feature of the training mails matches.
-func (f *featureSet) grams(prefix, w string) {
-	var buf [64]byte
-	b := append(append(append(buf[:0], '<'), w...), '>')
-	for i := 0; i+gramLen <= len(b); i++ {
-		f.add(prefix + "c:" + string(b[i:i+gramLen]))
+// featureSet collects the distinct features of one mail by name, for training.
+type featureSet struct {
+	w     walker
+	seen  map[string]struct{}
+	names []string
+}
+
+func newFeatureSet() *featureSet {
+	return &featureSet{seen: make(map[string]struct{}, 256)}
+}
+
+func (f *featureSet) extract(in Input) {
+	clear(f.seen)
+	f.names = f.names[:0]
+	words := sectionWords(in)
+	f.w.walk(IsReplySubject(in.Subject), &words, func(b []byte) {
+		if _, ok := f.seen[string(b)]; ok {
+			return
+		}
+		name := string(b)
+		f.seen[name] = struct{}{}
+		f.names = append(f.names, name)
+	})
+}
+
+// hits collects, for scoring, the distinct features of one mail: how many there are, and
+// which of them the model knows (by index), without keeping their names.
+type hits struct {
+	w     walker
+	seen  map[uint64]struct{}
+	n     int
+	known []int32
+}
+
+func newHits() *hits { return &hits{seen: make(map[uint64]struct{}, 512)} }
+
+func (h *hits) extract(reply bool, words *[3][]string, m *Model) {
+	clear(h.seen)
+	h.n = 0
+	h.known = h.known[:0]
+	h.w.walk(reply, words, func(b []byte) {
+		k := fnv64(b)
+		if _, ok := h.seen[k]; ok {
+			return
+		}
+		h.seen[k] = struct{}{}
+		h.n++
+		if m == nil {
+			return
+		}
+		if i, ok := m.index[string(b)]; ok {
+			h.known = append(h.known, i)
+		}
+	})
+}
+
+// fnv64 is FNV-1a: distinct features only need distinct keys here, and a collision
+// merely undercounts a feature.
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
 	}
+	return h
 }

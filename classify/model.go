@@ -1,12 +1,15 @@
 package classify
 
 import (
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // EmbeddedModel is the model trained on the shipped examples (dataset/train) for the
@@ -30,6 +33,30 @@ type Model struct {
 	// predictions so that a probability of 0.8 is right about 80 % of the time.
 	Temperature float64   `json:"temperature"`
 	Info        ModelInfo `json:"info"`
+
+	// The weights laid out for scoring: feature name → row, rows of len(Classes) floats.
+	index map[string]int32
+	names []string
+	flat  []float32
+}
+
+// prepare lays the weights out for scoring; it is called once per model.
+func (m *Model) prepare() {
+	if m.index != nil {
+		return
+	}
+	k := len(m.Classes)
+	m.names = make([]string, 0, len(m.Weights))
+	for f := range m.Weights {
+		m.names = append(m.names, f)
+	}
+	sort.Strings(m.names)
+	m.index = make(map[string]int32, len(m.names))
+	m.flat = make([]float32, 0, len(m.names)*k)
+	for i, f := range m.names {
+		m.index[f] = int32(i)
+		m.flat = append(m.flat, m.Weights[f]...)
+	}
 }
 
 // ModelInfo records how a model was made, so a model file explains itself.
@@ -66,6 +93,7 @@ func ParseModel(b []byte) (*Model, error) {
 			return nil, fmt.Errorf("model feature %q has %d weights for %d classes: retrain it", f, len(w), len(m.Classes))
 		}
 	}
+	m.prepare()
 	return &m, nil
 }
 
@@ -107,19 +135,17 @@ func (m *Model) Marshal() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// logits adds the model's score of every class to dst (indexed like m.Classes).
-func (m *Model) logits(fs *featureSet, dst []float64) {
+// logits writes the model's score of every class (indexed like m.Classes) into dst.
+func (m *Model) logits(h *hits, dst []float64) {
 	copy(dst, m.Bias)
-	if len(fs.names) == 0 {
+	if h.n == 0 {
 		return
 	}
-	v := featureValue(len(fs.names))
-	for _, name := range fs.names {
-		w, ok := m.Weights[name]
-		if !ok {
-			continue
-		}
-		for c, x := range w {
+	k := len(m.Classes)
+	v := featureValue(h.n)
+	for _, i := range h.known {
+		row := m.flat[int(i)*k : int(i)*k+k]
+		for c, x := range row {
 			dst[c] += float64(x) * v
 		}
 	}
@@ -132,34 +158,32 @@ type Feature struct {
 }
 
 // topFeatures are the features that pushed class c up most, strongest first.
-func (m *Model) topFeatures(fs *featureSet, c, n int) []Feature {
-	if len(fs.names) == 0 {
+func (m *Model) topFeatures(h *hits, c, n int) []Feature {
+	if h.n == 0 {
 		return nil
 	}
-	v := featureValue(len(fs.names))
+	k := len(m.Classes)
+	v := featureValue(h.n)
 	var out []Feature
-	for _, name := range fs.names {
-		w, ok := m.Weights[name]
-		if !ok {
-			continue
-		}
+	for _, i := range h.known {
+		row := m.flat[int(i)*k : int(i)*k+k]
 		// Relative to the mean of the other classes: what made c win, not what is common.
 		other := 0.0
-		for i, x := range w {
-			if i != c {
+		for j, x := range row {
+			if j != c {
 				other += float64(x)
 			}
 		}
-		d := (float64(w[c]) - other/float64(len(w)-1)) * v
+		d := (float64(row[c]) - other/float64(k-1)) * v
 		if d > 0 {
-			out = append(out, Feature{Name: name, Weight: math.Round(d*1000) / 1000})
+			out = append(out, Feature{Name: m.names[i], Weight: math.Round(d*1000) / 1000})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Weight != out[j].Weight {
-			return out[i].Weight > out[j].Weight
+	slices.SortFunc(out, func(a, b Feature) int {
+		if a.Weight != b.Weight {
+			return cmp.Compare(b.Weight, a.Weight)
 		}
-		return out[i].Name < out[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	if len(out) > n {
 		out = out[:n]

@@ -107,8 +107,9 @@ func Train(cfg *config.Config, examples []Example, opt TrainOptions) (*Model, er
 		for _, e := range test {
 			var r Result
 			r.Scores = map[string]float64{}
-			cl.ruleScores(e.Input, &r)
-			cl.combined(e.Input, r.Scores, s)
+			words := sectionWords(e.Input)
+			cl.ruleScores(e.Input.Subject, &words, &r)
+			cl.combined(e.Input.Subject, &words, r.Scores, s)
 			held = append(held, oof{index[e.Category], append([]float64(nil), s.final...), e.Name})
 		}
 	}

@@ -1,0 +1,112 @@
+package classify
+
+import (
+	"sort"
+	"strings"
+)
+
+// index lays the compiled rules out for matching (see Classifier.byFirst).
+func (c *Classifier) index() {
+	c.byFirst = map[string][]phraseRef{}
+	for ci := range c.cats {
+		for ri := range c.cats[ci].rules {
+			r := &c.cats[ci].rules[ri]
+			id := len(c.rules)
+			c.rules = append(c.rules, ruleRef{cat: ci, rule: r})
+			add := func(list []phrase, unless bool) {
+				for n := range list {
+					p := &list[n]
+					ref := phraseRef{rule: id, n: n, unless: unless, p: p}
+					if p.prefix && len(p.words) == 1 {
+						c.prefixOnly = append(c.prefixOnly, ref)
+					} else {
+						c.byFirst[p.words[0]] = append(c.byFirst[p.words[0]], ref)
+					}
+				}
+			}
+			add(r.any, false)
+			add(r.unless, true)
+		}
+	}
+}
+
+// matchAt reports whether p occurs in words starting at i.
+func matchAt(words []string, i int, p *phrase) bool {
+	last := len(p.words) - 1
+	if i+last >= len(words) {
+		return false
+	}
+	for k := 0; k <= last; k++ {
+		w := words[i+k]
+		if w != p.words[k] && !(k == last && p.prefix && strings.HasPrefix(w, p.words[k])) {
+			return false
+		}
+	}
+	return true
+}
+
+// sectionMatch is, per rule, the first of its 'any' phrases found in one section (-1 for
+// none) and whether an 'unless' phrase was found.
+type sectionMatch struct {
+	any     []int
+	blocked []bool
+}
+
+func (c *Classifier) match(words []string, m *sectionMatch) {
+	m.any = m.any[:0]
+	m.blocked = m.blocked[:0]
+	for range c.rules {
+		m.any = append(m.any, -1)
+		m.blocked = append(m.blocked, false)
+	}
+	found := func(ref phraseRef) {
+		if ref.unless {
+			m.blocked[ref.rule] = true
+		} else if m.any[ref.rule] < 0 || ref.n < m.any[ref.rule] {
+			m.any[ref.rule] = ref.n
+		}
+	}
+	for i, w := range words {
+		for _, ref := range c.byFirst[w] {
+			if matchAt(words, i, ref.p) {
+				found(ref)
+			}
+		}
+		for _, ref := range c.prefixOnly {
+			if strings.HasPrefix(w, ref.p.words[0]) {
+				found(ref)
+			}
+		}
+	}
+}
+
+// ruleScores adds every rule that fires to res. Each rule counts once, in the section where
+// it weighs most: new text 1, subject SubjectWeight, quoted history QuotedWeight. A rule
+// does not fire in a section that also holds one of its 'unless' phrases.
+func (c *Classifier) ruleScores(subject string, words *[3][]string, res *Result) {
+	names := [3]string{"subject", "new", "quoted"}
+	weights := [3]float64{c.subjectWeightOf(subject), 1, c.quotedWeight}
+	var m [3]sectionMatch
+	for s := range m {
+		if weights[s] > 0 && len(words[s]) > 0 {
+			c.match(words[s], &m[s])
+		}
+	}
+	for id, ref := range c.rules {
+		var best *Hit
+		for s := range m {
+			if len(m[s].any) == 0 || m[s].any[id] < 0 || m[s].blocked[id] {
+				continue
+			}
+			score := ref.rule.weight * weights[s]
+			if best == nil || score > best.Score {
+				best = &Hit{Category: c.cats[ref.cat].name, Rule: ref.rule.name, Phrase: ref.rule.any[m[s].any[id]].text, Where: names[s], Score: score}
+			}
+		}
+		if best != nil {
+			res.Scores[best.Category] += best.Score
+			res.Hits = append(res.Hits, *best)
+		}
+	}
+	sort.SliceStable(res.Hits, func(i, j int) bool { return res.Hits[i].Score > res.Hits[j].Score })
+}
