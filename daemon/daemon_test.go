@@ -159,6 +159,25 @@ func TestRunOnceRoutesDemoMail(t *testing.T) {
 		t.Errorf("review folder holds %d messages, want 1", n)
 	}
 
+	// Each classified event explains itself: method, probabilities, threshold, and the
+	// model's evidence, except for clinical cases, whose words stay out of the log.
+	evs, err := e.app.Store.Events(ctx, store.Filter{Type: store.EvClassified})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		f := ev.Fields()
+		if f["method"] != "model+rules" || f["probabilities"] == nil || f["threshold"] == nil {
+			t.Errorf("%s: classified event without the model's trace: %s", ev.CaseRef, ev.Data)
+		}
+		if f["category"] == "clinical" && (f["features"] != nil || strings.Contains(ev.Data, "recusou")) {
+			t.Errorf("%s: a clinical case logged its words: %s", ev.CaseRef, ev.Data)
+		}
+		if f["category"] == "refund" && f["features"] == nil {
+			t.Errorf("%s: a refund case without its features: %s", ev.CaseRef, ev.Data)
+		}
+	}
+
 	// A second run finds nothing new and sends nothing.
 	before := len(e.smtp.Deliveries())
 	sum, err = e.app.RunOnce(ctx)

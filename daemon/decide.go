@@ -166,7 +166,13 @@ func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision) erro
 		Reasons: d.Reasons, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified, Disclaimer: d.Disclaimer,
 		To: append(append([]string{}, d.To...), d.Cc...)}
 	if d.Trace != nil {
-		sensitive := a.Cfg.Category(d.Category) != nil && a.Cfg.Category(d.Category).Sensitive
+		// Not even the matched phrases of a clinical case, or of one that might be, are logged.
+		sensitive := false
+		for _, cat := range a.Cfg.Categories {
+			if cat.Sensitive && (cat.Name == d.Category || d.Trace.Probabilities[cat.Name] >= a.Cfg.Classify.SensitiveFloor) {
+				sensitive = true
+			}
+		}
 		for _, h := range d.Trace.Hits {
 			if sensitive {
 				h.Phrase = ""
@@ -174,6 +180,21 @@ func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision) erro
 			c.Rules = append(c.Rules, fmt.Sprintf("%s/%s %s %.2f %s", h.Category, h.Rule, h.Where, h.Score, h.Phrase))
 		}
 		c.Scores = d.Trace.Scores
+		c.Method, c.Threshold, c.Probabilities = d.Trace.Method, d.Trace.Threshold, d.Trace.Probabilities
+		if !sensitive {
+			for _, f := range d.Trace.Features {
+				c.Features = append(c.Features, fmt.Sprintf("%s %.3f", f.Name, f.Weight))
+			}
+		}
+		if op := d.Trace.LLM; op != nil {
+			c.LLM = map[string]any{"model": op.Model, "prompt_sha256": op.PromptHash, "effect": op.Effect}
+			if op.Category != "" {
+				c.LLM["category"], c.LLM["confidence"] = op.Category, op.Confidence
+			}
+			if op.Error != "" {
+				c.LLM["error"] = op.Error
+			}
+		}
 	}
 	return tx.Classified(m, c)
 }

@@ -118,6 +118,14 @@ type Classification struct {
 	To     []string           `json:"to,omitempty"`
 	Rules  []string           `json:"rules,omitempty"`
 	Scores map[string]float64 `json:"scores,omitempty"`
+	// Method is "rules", "model+rules" or "model+rules+llm"; Threshold what routing needed.
+	Method        string             `json:"method,omitempty"`
+	Threshold     float64            `json:"threshold,omitempty"`
+	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	// Features are the model's strongest evidence, "name weight" (not for sensitive cases).
+	Features []string `json:"features,omitempty"`
+	// LLM is the language model's part: model, prompt hash, answer, effect. Never its raw text.
+	LLM map[string]any `json:"llm,omitempty"`
 }
 
 // Classified logs a decision with its explanation.

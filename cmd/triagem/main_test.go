@@ -144,6 +144,30 @@ threshold = 0.999`, 1)
 	if !strings.Contains(errb.String(), "more than --max-changes 0") {
 		t.Errorf("gate message: %s", errb.String())
 	}
+	// A changed rule: "recibo" alone now means a refund request, with a heavy weight.
+	ruled := strings.Replace(string(src), `name = "refund"
+label = "Pedidos de reembolso: consultas faturadas/cobradas indevidamente"
+to = ["medico.online@medis.pt"]
+`, `name = "refund"
+label = "Pedidos de reembolso: consultas faturadas/cobradas indevidamente"
+to = ["medico.online@medis.pt"]
+
+  [[category.rule]]
+  name = "receipt-means-refund"
+  weight = 9.0
+  any = ["recibo"]
+`, 1)
+	if ruled == string(src) {
+		t.Fatal("the refund category was not found in config.toml")
+	}
+	os.WriteFile(p, []byte(ruled), 0o600)
+	out.Reset()
+	if code := run(context.Background(), []string{"replay", "--base", "../../config.toml", "--config", p, "--max-changes", "0", "../../dataset/eval/typical"}, &out, &errb); code != 1 {
+		t.Errorf("a changed rule passed the gate: exit %d\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "now:       forward invoice") || !strings.Contains(out.String(), "refund") {
+		t.Errorf("the changed rule shows no invoice → refund change:\n%s", out.String())
+	}
 	out.Reset()
 	if code := run(context.Background(), []string{"replay", "--base", "../../config.toml", "--config", "../../config.toml", "--max-changes", "0", "../../dataset/eval/typical"}, &out, &errb); code != 0 {
 		t.Errorf("the same config twice: exit %d\n%s", code, out.String())
