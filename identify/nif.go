@@ -64,7 +64,7 @@ var (
 	// Words that say the number next to them is a NIF (accent-folded, lower case).
 	nifWords = regexp.MustCompile(`\b(nif|n\.?\s?i\.?\s?f|contribuinte|n[ºo°.]*\s*(de\s*)?contribuinte|numero fiscal|n[ºo°.]*\s*fiscal|identificacao fiscal|tax (id|number|identification)|vat|nipc|fiscal)\b`)
 	// Words that say it is something else.
-	decoyWords = regexp.MustCompile(`\b(tel|telef|telefone|telemovel|tlm|tlf|movel|contacto|contato|phone|mobile|whatsapp|ligar|apolice|policy|encomenda|order|pedido n|referencia|ref|multibanco|entidade|sns|utente|cartao|cidadao|cc|bi|cpf|rg|iban|nib|conta|processo|fatura n|factura n|invoice n|recibo n|sinistro|cliente n|n\.? cliente|codigo|code|senha|pin)\b`)
+	decoyWords = regexp.MustCompile(`\b(tel|telef|telefone|telemovel|tlm|tlf|movel|contacto|contato|phone|mobile|whatsapp|ligar|ligue|liga|ligue-me|apolice|policy|encomenda|order|pedido n|referencia|ref|multibanco|entidade|sns|utente|cartao|cidadao|cc|bi|cpf|rg|iban|nib|conta|processo|fatura n|factura n|invoice n|recibo n|sinistro|cliente n|n\.? cliente|codigo|code|senha|pin)\b`)
 )
 
 // FindNIF looks for a NIF in the subject, the new text, the signature and the quote, in that
@@ -99,6 +99,12 @@ func findIn(text string) (best, invalid *NIF) {
 		start, end := loc[0], loc[1]
 		if start > 0 && isDigit(folded[start-1]) || end < len(folded) && isDigit(folded[end]) {
 			continue // part of a longer number
+		}
+		if end+1 < len(folded) && strings.IndexByte(" .-/", folded[end]) >= 0 && isDigit(folded[end+1]) {
+			continue // the first groups of a longer grouped number: "+351 212 345 678"
+		}
+		if b := strings.TrimRight(folded[max(0, start-2):start], " "); strings.HasSuffix(b, "+") {
+			continue // an international phone number
 		}
 		digits := onlyDigits(folded[start:end])
 		if len(digits) != 9 {

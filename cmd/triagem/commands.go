@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,7 +109,16 @@ func cmdClassify(args []string, stdout io.Writer) error {
 			line.Reasons = append(line.Reasons, d.Reasons...)
 			if d.Trace != nil {
 				for _, h := range d.Trace.Hits {
-					trace = append(trace, fmt.Sprintf("%-10s %-20s %-8s %5.2f  %q", h.Category, h.Rule, h.Where, h.Score, h.Phrase))
+					trace = append(trace, fmt.Sprintf("rule   %-10s %-20s %-8s %5.2f  %q", h.Category, h.Rule, h.Where, h.Score, h.Phrase))
+				}
+				if len(d.Trace.Probabilities) > 0 {
+					trace = append(trace, "model  "+formatProbabilities(d.Trace.Probabilities)+fmt.Sprintf(" (needed %.2f)", d.Trace.Threshold))
+				}
+				for _, f := range d.Trace.Features {
+					trace = append(trace, fmt.Sprintf("word   %-30s %+.3f", f.Name, f.Weight))
+				}
+				if op := d.Trace.LLM; op != nil {
+					trace = append(trace, fmt.Sprintf("llm    %s: %s %.2f %s (%s)", op.Model, op.Category, op.Confidence, op.Error, op.Effect))
 				}
 			}
 		}
@@ -243,4 +253,20 @@ func summarize(e store.Event) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// formatProbabilities lists the categories with at least 1 %, most likely first.
+func formatProbabilities(p map[string]float64) string {
+	names := make([]string, 0, len(p))
+	for n := range p {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return p[names[i]] > p[names[j]] || (p[names[i]] == p[names[j]] && names[i] < names[j]) })
+	var out []string
+	for _, n := range names {
+		if p[n] >= 0.01 {
+			out = append(out, fmt.Sprintf("%s %.2f", n, p[n]))
+		}
+	}
+	return strings.Join(out, ", ")
 }
