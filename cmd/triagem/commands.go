@@ -261,7 +261,9 @@ func formatProbabilities(p map[string]float64) string {
 	for n := range p {
 		names = append(names, n)
 	}
-	sort.Slice(names, func(i, j int) bool { return p[names[i]] > p[names[j]] || (p[names[i]] == p[names[j]] && names[i] < names[j]) })
+	sort.Slice(names, func(i, j int) bool {
+		return p[names[i]] > p[names[j]] || (p[names[i]] == p[names[j]] && names[i] < names[j])
+	})
 	var out []string
 	for _, n := range names {
 		if p[n] >= 0.01 {
