@@ -18,6 +18,7 @@ type Config struct {
 	Folders    Folders    `toml:"folders"`
 	SMTP       SMTP       `toml:"smtp"`
 	Team       Team       `toml:"team"`
+	Approval   Approval   `toml:"approval"`
 	Privacy    Privacy    `toml:"privacy"`
 	Limits     Limits     `toml:"limits"`
 	Classify   Classify   `toml:"classify"`
@@ -108,6 +109,39 @@ type Team struct {
 	Language string `toml:"language"`
 	// Disclaimer is appended to customer-facing text on categories that ask for it.
 	Disclaimer string `toml:"disclaimer"`
+}
+
+// Approval configures approval by reply: agents answer a draft from their mail client.
+type Approval struct {
+	// ReplyAddress is the Reply-To of every draft, with "{token}" where the signed token
+	// goes: plus-addressing into a watched inbox ("suporte+{token}@example.pt"). Empty: the
+	// team.from address with "+{token}" before the @.
+	ReplyAddress string `toml:"reply_address"`
+	// KeysEnv / KeysFile hold "ID:SECRET" signing keys, newest first; older ones still
+	// verify (rotation). With neither, a key is created in state_dir/approval.key.
+	KeysEnv  string   `toml:"keys_env"`
+	KeysFile string   `toml:"keys_file"`
+	TokenTTL Duration `toml:"token_ttl"`
+	// TrustedAuthservID, when set, requires the topmost Authentication-Results from that
+	// server to show dkim=pass or dmarc=pass for the agent's domain.
+	TrustedAuthservID string `toml:"trusted_authserv_id"`
+	// AutoSend lists draft kinds sent without approval ("identify", "ack"). Default: none.
+	AutoSend []string `toml:"auto_send"`
+	// NoticeInterval: an agent is told of a refused reply at most this often.
+	NoticeInterval Duration `toml:"notice_interval"`
+}
+
+// ReplyPattern is the reply address pattern in effect.
+func (c *Config) ReplyPattern() string {
+	if c.Approval.ReplyAddress != "" {
+		return strings.ToLower(c.Approval.ReplyAddress)
+	}
+	a, err := ParseAddress(c.Team.From)
+	if err != nil {
+		return ""
+	}
+	local, domain, _ := strings.Cut(a.Address, "@")
+	return local + "+{token}@" + domain
 }
 
 // Privacy configures the key for hashing NIFs in the log.

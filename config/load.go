@@ -37,7 +37,8 @@ func Default() Config {
 		},
 		Classify: Classify{Threshold: 0.6, MinScore: 1.5, QuotedWeight: 0.3, SubjectWeight: 1.5,
 			Model: "embedded", RuleWeight: 0.5, SensitiveFloor: 0.2},
-		LLM: LLM{Mode: "never", Timeout: Duration{20 * time.Second}, MinConfidence: 0.7, MaxChars: 6000},
+		Approval: Approval{TokenTTL: Duration{72 * time.Hour}, NoticeInterval: Duration{15 * time.Minute}},
+		LLM:      LLM{Mode: "never", Timeout: Duration{20 * time.Second}, MinConfidence: 0.7, MaxChars: 6000},
 	}
 }
 
@@ -175,6 +176,17 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 		addr("team.review_escalation", c.Team.ReviewEscalation)
 	}
 
+	if p := c.ReplyPattern(); strings.Count(p, "{token}") != 1 || !strings.Contains(p, "@") || strings.Index(p, "{token}") > strings.Index(p, "@") {
+		bad("approval.reply_address", "approval.reply_address %q must be an address with {token} in its local part, like suporte+{token}@example.pt", c.Approval.ReplyAddress)
+	}
+	if c.Approval.TokenTTL.Duration < time.Minute {
+		bad("approval.token_ttl", "approval.token_ttl must be at least 1m")
+	}
+	for _, k := range c.Approval.AutoSend {
+		if k != "identify" && k != "ack" && k != "answer" {
+			bad("approval.auto_send", "approval.auto_send %q must be \"identify\", \"ack\" or \"answer\"", k)
+		}
+	}
 	if c.Limits.MaxMessageBytes < 64<<10 {
 		bad("limits.max_message_bytes", "max_message_bytes must be at least 65536")
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/triagem/triagem/approve"
 	"github.com/triagem/triagem/classify"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/llm"
@@ -80,6 +81,7 @@ type App struct {
 	Log   *slog.Logger
 
 	hashKey    []byte
+	keys       approve.Keyring
 	wakeSender chan struct{}
 	wakeMover  chan struct{}
 }
@@ -107,9 +109,15 @@ func Open(cfg *config.Config, log *slog.Logger) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	keys, err := approvalKeys(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	return &App{
 		Evaluator: ev, Store: st, Spool: sp, Log: log,
 		hashKey:    key,
+		keys:       keys,
 		wakeSender: make(chan struct{}, 1),
 		wakeMover:  make(chan struct{}, 1),
 	}, nil

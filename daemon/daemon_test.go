@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/demo"
 	"github.com/triagem/triagem/mailtest"
@@ -48,7 +49,10 @@ type env struct {
 	dir  string
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T) *env { return startWith(t, nil) }
+
+// startWith starts an instance whose config mod may change first.
+func startWith(t *testing.T, mod func(*config.Config)) *env {
 	t.Helper()
 	im, err := mailtest.StartIMAP(nil)
 	if err != nil {
@@ -69,6 +73,9 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	cfg.SMTP.RetryBase.Duration = 1
+	if mod != nil {
+		mod(cfg)
+	}
 	app, err := daemon.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

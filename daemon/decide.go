@@ -69,8 +69,15 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 		}
 		d, pm = a.Evaluate(ctx, raw)
 	}
+	// Replies to our drafts and forwards are not customer mail: they act on a case.
+	if pm != nil {
+		if handled, err := a.handleReply(ctx, m, pm, d); handled || err != nil {
+			return err
+		}
+	}
 
 	var outs []route.Outgoing
+	var draft *pendingDraft
 	if d.Action == route.Forward || d.Action == route.Review {
 		// A second copy of a case (the same Message-ID again, or in another inbox) is
 		// recorded and moved, never forwarded again.
@@ -89,9 +96,15 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 				Customer: d.Customer, Reasons: []string{"same Message-ID as case " + dupOf + ": forwarded once, by policy"}}
 		} else {
 			var err error
-			outs, err = a.Composer.Compose(d, route.Case{Ref: m.CaseRef, Key: m.CaseKey, Received: time.UnixMilli(m.ReceivedAt), Raw: raw, Mail: pm})
+			cs := route.Case{Ref: m.CaseRef, Key: m.CaseKey, Received: time.UnixMilli(m.ReceivedAt), Raw: raw, Mail: pm}
+			outs, err = a.Composer.Compose(d, cs)
 			if err != nil {
 				return fmt.Errorf("compose: %w", err)
+			}
+			if d.Action == route.Forward {
+				if draft, err = a.customerDraft(m, d, cs); err != nil {
+					return fmt.Errorf("draft: %w", err)
+				}
 			}
 		}
 	}
@@ -141,6 +154,11 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 				}
 			}
 		}
+		if draft != nil {
+			if _, err := a.queueDraft(tx, *draft, state); err != nil {
+				return err
+			}
+		}
 		return tx.Decide(m.ID, d.Action, d.Folder, firstReason(d))
 	})
 	if err != nil {
@@ -149,6 +167,32 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 	a.Log.Info("decided", "case", m.CaseRef, "action", d.Action, "category", d.Category,
 		"confidence", d.Confidence, "to", d.To, "cc", d.Cc, "reason", firstReason(d))
 	return nil
+}
+
+// customerDraft prepares the customer's first answer (an acknowledgement, or a request
+// for NOME and NIF) as a draft for the agents.
+func (a *App) customerDraft(m store.Message, d route.Decision, cs route.Case) (*pendingDraft, error) {
+	reply, err := a.Composer.CustomerReply(d, cs)
+	if err != nil {
+		return nil, err
+	}
+	name := ""
+	if d.Name != nil {
+		name = d.Name.Value
+	}
+	refs := append(append([]string{}, cs.Mail.References...), cs.Mail.MessageID)
+	if cs.Mail.MessageID == "" {
+		refs = nil
+	}
+	return &pendingDraft{
+		row: store.Draft{Message: m.ID, CaseRef: m.CaseRef, Kind: route.DraftKind(d), Category: d.Category, Customer: d.Customer,
+			Subject: replySubject(cs.Mail.Subject), InReplyTo: cs.Mail.MessageID, Refs: refs, Language: d.Language,
+			Template: reply.Template, TemplateHash: reply.Hash, Disclaimer: d.Disclaimer},
+		text: reply.Text,
+		spec: route.DraftSpec{CaseRef: m.CaseRef, Name: name, Customer: d.Customer, Category: d.Category,
+			Forwarded: append(append([]string{}, d.To...), d.Cc...), Subject: cs.Mail.Subject, Original: route.QuoteForAgent(cs.Mail),
+			Disclaimer: d.Disclaimer},
+	}, nil
 }
 
 // logDecision writes the typed event of the decision. Text never goes into the log; for a

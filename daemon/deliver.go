@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/send"
 	"github.com/triagem/triagem/store"
 )
@@ -51,8 +52,16 @@ func (a *App) SendDue(ctx context.Context, s *send.Sender, ignoreSchedule bool) 
 
 // deliver sends one row and records the outcome: sent, retry later, or parked.
 func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (bool, error) {
+	answerOK := false
+	if o.Kind == route.KindAnswer {
+		d, ok, err := a.Store.DraftOfOutbox(ctx, o.ID)
+		if err != nil {
+			return false, err
+		}
+		answerOK = ok && a.answerAllowed(d, o)
+	}
 	for _, r := range o.Rcpts {
-		if !a.allowed[r] {
+		if !a.allowed[r] && !answerOK {
 			reply := fmt.Sprintf("refused: %s is not named in the configuration", r)
 			return false, a.Store.Tx(ctx, func(tx *store.Tx) error {
 				if err := tx.MarkParked(o.ID, reply); err != nil {

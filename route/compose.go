@@ -21,6 +21,8 @@ const (
 	KindForward    = "forward"    // the case to its department
 	KindDraft      = "draft"      // a proposed customer reply, to the agents
 	KindEscalation = "escalation" // a review case, copied to the review escalation address
+	KindAnswer     = "answer"     // an approved text, to the customer
+	KindNotice     = "notice"     // why an agent's reply was refused, to that agent
 )
 
 // Outgoing is one message ready for the outbox: serialized once, never re-rendered.
@@ -63,11 +65,7 @@ func (c *Composer) Compose(d Decision, cs Case) ([]Outgoing, error) {
 		if err != nil {
 			return nil, err
 		}
-		draft, err := c.draft(d, cs)
-		if err != nil {
-			return nil, err
-		}
-		return []Outgoing{fwd, draft}, nil
+		return []Outgoing{fwd}, nil
 	case Review:
 		if c.cfg.Team.ReviewEscalation == "" || cs.Mail == nil {
 			return nil, nil
@@ -115,26 +113,89 @@ func (c *Composer) escalation(d Decision, cs Case) (Outgoing, error) {
 	return c.build(KindEscalation, cs, []string{c.cfg.Team.ReviewEscalation}, nil, subject, body.Text, true)
 }
 
-// draft is the proposed answer to the customer, sent to the agents. It is never sent to
-// the customer by triagem itself.
-func (c *Composer) draft(d Decision, cs Case) (Outgoing, error) {
-	ack, err := c.CustomerReply(d, cs)
-	if err != nil {
-		return Outgoing{}, err
+// DraftSpec is what an agent sees of one draft.
+type DraftSpec struct {
+	ID             int64
+	CaseRef        string
+	Name, Customer string
+	Category       string
+	Forwarded      []string
+	Subject        string // the customer's subject
+	Text           string // the proposed customer-facing text
+	Original       string // the customer's (or the department's) mail, as the agent reads it
+	FromDepartment string // set for a department's answer
+	Expires        time.Time
+	Disclaimer     bool
+}
+
+// DraftMail is the mail that shows an agent a draft and how to act on it. Its Reply-To is
+// replyTo, the agent's signed address; the token never appears in Message-ID or References.
+func (c *Composer) DraftMail(sp DraftSpec, agent, replyTo string) (Outgoing, error) {
+	label := sp.Category
+	if cat := c.cfg.Category(sp.Category); cat != nil {
+		label = cat.Label
 	}
-	cat := c.cfg.Category(d.Category)
+	disclaimer := ""
+	if sp.Disclaimer {
+		disclaimer = c.cfg.Team.Disclaimer
+	}
 	body, err := c.tmpl.Render("draft", c.cfg.Team.Language, map[string]any{
-		"CaseRef": cs.Ref, "Name": nameOf(d), "Customer": d.Customer, "Label": cat.Label, "Category": d.Category,
-		"Forwarded": strings.Join(append(append([]string{}, d.To...), d.Cc...), ", "), "Subject": cs.Mail.Subject,
-		"Draft": ack.Text, "CustomerText": quoteForAgent(cs.Mail),
+		"CaseRef": sp.CaseRef, "Name": sp.Name, "Customer": sp.Customer, "Label": label, "Category": sp.Category,
+		"Forwarded": strings.Join(sp.Forwarded, ", "), "Subject": sp.Subject, "Draft": sp.Text, "CustomerText": sp.Original,
+		"FromDepartment": sp.FromDepartment, "Expires": sp.Expires.Format("2006-01-02 15:04 MST"), "Disclaimer": disclaimer,
 	})
 	if err != nil {
 		return Outgoing{}, err
 	}
-	subject := fmt.Sprintf("[%s] Rascunho: Re: %s", cs.Ref, orNoSubject(cs.Mail.Subject))
-	out, err := c.build(KindDraft, cs, c.cfg.Team.Agents, nil, subject, body.Text, false)
-	out.Template, out.TemplateHash = ack.Template, ack.Hash
+	subject := fmt.Sprintf("[%s] Rascunho: Re: %s", sp.CaseRef, orNoSubject(sp.Subject))
+	id := derivedID("draft", sp.CaseRef, fmt.Sprintf("%d\x00%s", sp.ID, strings.ToLower(agent)), c.cfg.Daemon.MessageIDDomain)
+	out, err := c.mail(mailSpec{kind: KindDraft, id: id, caseRef: sp.CaseRef, to: []string{agent}, subject: subject, body: body.Text,
+		automatic: true, replyTo: replyTo})
+	out.Template, out.TemplateHash = body.Template, body.Hash
 	return out, err
+}
+
+// AnswerSpec is an approved text on its way to the customer.
+type AnswerSpec struct {
+	DraftID   int64
+	CaseRef   string
+	Customer  string
+	Subject   string // already "Re: ..."
+	InReplyTo string
+	Refs      []string
+	Text      string
+}
+
+// Answer is the customer's reply: only the approved text, to the stored customer address,
+// threaded to the customer's mail, from the team, and without Auto-Submitted (a person
+// approved it).
+func (c *Composer) Answer(sp AnswerSpec) (Outgoing, error) {
+	id := derivedID(KindAnswer, sp.CaseRef, fmt.Sprint(sp.DraftID), c.cfg.Daemon.MessageIDDomain)
+	return c.mail(mailSpec{kind: KindAnswer, id: id, caseRef: sp.CaseRef, to: []string{sp.Customer}, subject: sp.Subject,
+		body: sp.Text, inReplyTo: sp.InReplyTo, refs: sp.Refs})
+}
+
+// Notice tells an agent why a reply was refused.
+func (c *Composer) Notice(caseRef, agent, reason, hint, from, subject, replyID string) (Outgoing, error) {
+	body, err := c.tmpl.Render("notice", c.cfg.Team.Language, map[string]any{
+		"CaseRef": caseRef, "Reason": reason, "Hint": hint, "From": from, "Subject": subject,
+		"Interval": c.cfg.Approval.NoticeInterval.Duration.String(),
+	})
+	if err != nil {
+		return Outgoing{}, err
+	}
+	id := derivedID(KindNotice, caseRef, replyID+"\x00"+agent, c.cfg.Daemon.MessageIDDomain)
+	return c.mail(mailSpec{kind: KindNotice, id: id, caseRef: caseRef, to: []string{agent},
+		subject: fmt.Sprintf("[%s] Resposta não aceite: %s", caseRef, orNoSubject(subject)), body: body.Text, automatic: true})
+}
+
+// DepartmentAnswer wraps a department's text in the answer template for the customer.
+func (c *Composer) DepartmentAnswer(text, name, lang, caseRef string, disclaimer bool) (templates.Rendered, error) {
+	d := ""
+	if disclaimer {
+		d = c.cfg.Team.Disclaimer
+	}
+	return c.tmpl.Render("answer", lang, map[string]any{"Text": strings.TrimSpace(text), "Name": name, "CaseRef": caseRef, "Disclaimer": d})
 }
 
 // CustomerReply renders the acknowledgement the customer would get: it asks only for
@@ -158,55 +219,101 @@ func (c *Composer) CustomerReply(d Decision, cs Case) (templates.Rendered, error
 	})
 }
 
-// build serializes one message. attach puts the customer's original in as message/rfc822,
-// unencoded (7bit/8bit), so the department sees it exactly as it arrived.
+// build serializes one message of a case. attach puts the customer's original in as
+// message/rfc822, unencoded (7bit/8bit), so the department sees it exactly as it arrived.
 func (c *Composer) build(kind string, cs Case, to, cc []string, subject, body string, attach bool) (Outgoing, error) {
+	sp := mailSpec{kind: kind, id: MessageID(kind, cs, append(append([]string{}, to...), cc...), c.cfg.Daemon.MessageIDDomain),
+		caseRef: cs.Ref, to: to, cc: cc, subject: subject, body: body, automatic: true}
+	if cs.Mail != nil && cs.Mail.MessageID != "" && kind != KindForward {
+		sp.original = "<" + cs.Mail.MessageID + ">"
+	}
+	if attach {
+		sp.attach = cs.Raw
+	}
+	return c.mail(sp)
+}
+
+type mailSpec struct {
+	kind, id, caseRef string
+	to, cc            []string
+	subject, body     string
+	// automatic marks mail no person wrote: Auto-Submitted, and a request not to answer it.
+	automatic bool
+	replyTo   string
+	inReplyTo string
+	refs      []string
+	original  string
+	attach    []byte
+}
+
+func (c *Composer) mail(sp mailSpec) (Outgoing, error) {
 	from, err := config.ParseAddress(c.cfg.Team.From)
 	if err != nil {
 		return Outgoing{}, fmt.Errorf("team.from: %w", err)
 	}
-	rcpts := append(append([]string{}, to...), cc...)
-	id := MessageID(kind, cs, rcpts, c.cfg.Daemon.MessageIDDomain)
-
+	rcpts := append(append([]string{}, sp.to...), sp.cc...)
 	m := gomail.NewMsg()
 	if err := m.From(c.cfg.Team.From); err != nil {
 		return Outgoing{}, fmt.Errorf("from: %w", err)
 	}
-	if err := m.To(to...); err != nil {
+	if err := m.To(sp.to...); err != nil {
 		return Outgoing{}, fmt.Errorf("to: %w", err)
 	}
-	if len(cc) > 0 {
-		if err := m.Cc(cc...); err != nil {
+	if len(sp.cc) > 0 {
+		if err := m.Cc(sp.cc...); err != nil {
 			return Outgoing{}, fmt.Errorf("cc: %w", err)
 		}
 	}
-	m.Subject(subject)
-	m.SetMessageIDWithValue(id)
-	m.SetDateWithValue(time.Now())
-	// Everything triagem sends is automatic: robots must not answer it, and it must be
-	// recognisable as ours if it ever comes back.
-	m.SetGenHeader("Auto-Submitted", "auto-generated")
-	m.SetGenHeader("X-Auto-Response-Suppress", "All")
-	m.SetGenHeader(gomail.Header(screen.MarkerHeader), cs.Ref)
-	if cs.Mail != nil && cs.Mail.MessageID != "" && kind != KindForward {
-		m.SetGenHeader("X-Triagem-Original", "<"+cs.Mail.MessageID+">")
+	if sp.replyTo != "" {
+		if err := m.ReplyTo(sp.replyTo); err != nil {
+			return Outgoing{}, fmt.Errorf("reply-to: %w", err)
+		}
 	}
-	m.SetBodyString(gomail.TypeTextPlain, body)
-	if attach && cs.Raw != nil {
+	m.Subject(sp.subject)
+	m.SetMessageIDWithValue(sp.id)
+	m.SetDateWithValue(time.Now())
+	if sp.inReplyTo != "" {
+		m.SetGenHeader(gomail.HeaderInReplyTo, "<"+strings.Trim(sp.inReplyTo, "<>")+">")
+	}
+	if len(sp.refs) > 0 {
+		var refs []string
+		for _, r := range sp.refs {
+			refs = append(refs, "<"+strings.Trim(r, "<>")+">")
+		}
+		m.SetGenHeader(gomail.HeaderReferences, strings.Join(refs, " "))
+	}
+	if sp.automatic {
+		// Robots must not answer what triagem sends on its own.
+		m.SetGenHeader("Auto-Submitted", "auto-generated")
+		m.SetGenHeader("X-Auto-Response-Suppress", "All")
+	}
+	// Recognisable as ours if it ever comes back.
+	m.SetGenHeader(gomail.Header(screen.MarkerHeader), sp.caseRef)
+	if sp.original != "" {
+		m.SetGenHeader("X-Triagem-Original", sp.original)
+	}
+	m.SetBodyString(gomail.TypeTextPlain, sp.body)
+	if sp.attach != nil {
 		enc := gomail.EncodingUSASCII
-		if !isASCII(cs.Raw) {
+		if !isASCII(sp.attach) {
 			enc = gomail.NoEncoding
 		}
-		if err := m.AttachReader("mensagem-original.eml", bytes.NewReader(cs.Raw),
+		if err := m.AttachReader("mensagem-original.eml", bytes.NewReader(sp.attach),
 			gomail.WithFileContentType("message/rfc822"), gomail.WithFileEncoding(enc)); err != nil {
 			return Outgoing{}, fmt.Errorf("attach original: %w", err)
 		}
 	}
 	var buf bytes.Buffer
 	if _, err := m.WriteTo(&buf); err != nil {
-		return Outgoing{}, fmt.Errorf("serialize %s: %w", kind, err)
+		return Outgoing{}, fmt.Errorf("serialize %s: %w", sp.kind, err)
 	}
-	return Outgoing{Kind: kind, MessageID: id, EnvFrom: from.Address, Rcpts: lower(rcpts), Raw: buf.Bytes()}, nil
+	return Outgoing{Kind: sp.kind, MessageID: sp.id, EnvFrom: from.Address, Rcpts: lower(rcpts), Raw: buf.Bytes()}, nil
+}
+
+// derivedID is a deterministic Message-ID for a message that is not of one case's route.
+func derivedID(kind, caseRef, key, domain string) string {
+	h := sha256.Sum256([]byte(kind + "\x00" + key))
+	return fmt.Sprintf("%s.%s.%s@%s", kind, strings.ToLower(caseRef), hex.EncodeToString(h[:])[:12], domain)
 }
 
 // MessageID is the deterministic identity of the kind message of a case to rcpts.
@@ -228,7 +335,8 @@ func CaseRef(key string) string {
 	return b.String()
 }
 
-func quoteForAgent(m *parse.Mail) string {
+// QuoteForAgent is a mail as an agent reads it in a draft: sender, subject, new text.
+func QuoteForAgent(m *parse.Mail) string {
 	var b strings.Builder
 	if len(m.From) > 0 {
 		fmt.Fprintf(&b, "De: %s <%s>\n", m.From[0].Name, m.From[0].Address)
@@ -274,4 +382,13 @@ func isASCII(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// DraftKind is the kind of draft a decision's reply is: "identify" when it asks for NOME or
+// NIF, "ack" otherwise.
+func DraftKind(d Decision) string {
+	if d.Name == nil || d.ValidNIF() == "" {
+		return "identify"
+	}
+	return "ack"
 }

@@ -39,6 +39,8 @@ type Decision struct {
 	Folder     string
 	Reasons    []string
 	Trace      *classify.Result
+	// Screen is what screening made of the mail (a customer, an agent's reply, …).
+	Screen screen.Kind
 }
 
 // ValidNIF returns the NIF when one with a valid check digit was found.
@@ -76,7 +78,7 @@ func (r *Router) Quarantined(reason string) Decision {
 
 // Decide decides on a parsed mail and its screening verdict.
 func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) Decision {
-	d := Decision{Category: r.cfg.ReviewCategory(), Language: r.cfg.Team.Language}
+	d := Decision{Category: r.cfg.ReviewCategory(), Language: r.cfg.Team.Language, Screen: v.Kind}
 	if len(m.From) > 0 {
 		d.Customer = m.From[0].Address
 	}

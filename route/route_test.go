@@ -43,12 +43,12 @@ func TestForwardDraftAndDisclaimer(t *testing.T) {
 	cs := route.Case{Ref: route.CaseRef("mid:x"), Key: "mid:x", Received: time.Now(), Raw: raw, Mail: m}
 	comp := route.NewComposer(cfg, tmpl)
 	outs, err := comp.Compose(d, cs)
-	if err != nil || len(outs) != 2 {
-		t.Fatalf("compose: %v, %d messages", err, len(outs))
+	if err != nil || len(outs) != 1 {
+		t.Fatalf("compose: %v, %d messages (the forward; drafts are the daemon's)", err, len(outs))
 	}
-	fwd, draft := outs[0], outs[1]
-	if strings.Join(fwd.Rcpts, ",") != "medico.online@medis.pt" || strings.Join(draft.Rcpts, ",") != "agentes@medicoonline.example.pt" {
-		t.Errorf("recipients %v / %v", fwd.Rcpts, draft.Rcpts)
+	fwd := outs[0]
+	if strings.Join(fwd.Rcpts, ",") != "medico.online@medis.pt" {
+		t.Errorf("recipients %v", fwd.Rcpts)
 	}
 	for _, want := range []string{"Content-Type: message/rfc822", "Auto-Submitted: auto-generated", cs.Ref} {
 		if !bytes.Contains(fwd.Raw, []byte(want)) {
@@ -129,4 +129,52 @@ func TestReplyLanguageFollowsTheCustomer(t *testing.T) {
 			t.Errorf("%q (language %s): reply lacks %q:\n%s", text, d.Language, want, r.Text)
 		}
 	}
+}
+
+// A draft mail carries the agent's signed Reply-To, never in Message-ID or References; the
+// answer threads to the customer and is not marked automatic.
+func TestDraftMailAndAnswerHeaders(t *testing.T) {
+	cfg, _ := config.Parse("embedded", triagem.DefaultConfig)
+	tmpl, _ := templates.Load("pt-PT")
+	comp := route.NewComposer(cfg, tmpl)
+	token := "k1.a.b.secrettoken"
+	mail, err := comp.DraftMail(route.DraftSpec{ID: 7, CaseRef: "TRG-TEST2345", Customer: "c@example.pt", Category: "insurance",
+		Subject: "Valor", Text: "Proposta", Original: "texto", Expires: time.Now(), Disclaimer: true},
+		"ana@medicoonline.example.pt", "suporte+"+token+"@medicoonline.example.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := string(mail.Raw[:bytes.Index(mail.Raw, []byte("\r\n\r\n"))])
+	if !strings.Contains(head, "Reply-To: <suporte+"+token+"@medicoonline.example.pt>") {
+		t.Errorf("draft without the signed Reply-To:\n%s", head)
+	}
+	if strings.Contains(mail.MessageID, token) || strings.Contains(strings.ToLower(header(mail.Raw, "References")), token) {
+		t.Error("the token leaked into Message-ID or References")
+	}
+	if !strings.Contains(string(mail.Raw), "APROVAR") || !strings.Contains(string(mail.Raw), "REJEITAR") {
+		t.Error("the draft does not say how to act")
+	}
+	ans, err := comp.Answer(route.AnswerSpec{DraftID: 7, CaseRef: "TRG-TEST2345", Customer: "c@example.pt", Subject: "Re: Valor",
+		InReplyTo: "orig@x.example", Refs: []string{"a@x.example", "orig@x.example"}, Text: "Olá"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := string(ans.Raw[:bytes.Index(ans.Raw, []byte("\r\n\r\n"))])
+	for _, want := range []string{"In-Reply-To: <orig@x.example>", "References: <a@x.example> <orig@x.example>", "Subject: Re: Valor", "To: <c@example.pt>"} {
+		if !strings.Contains(ahead, want) {
+			t.Errorf("answer lacks %q:\n%s", want, ahead)
+		}
+	}
+	if strings.Contains(ahead, "Auto-Submitted") {
+		t.Errorf("an approved answer must not be Auto-Submitted:\n%s", ahead)
+	}
+}
+
+func header(raw []byte, name string) string {
+	for _, l := range strings.Split(string(raw), "\r\n") {
+		if strings.HasPrefix(strings.ToLower(l), strings.ToLower(name)+":") {
+			return l
+		}
+	}
+	return ""
 }

@@ -50,6 +50,8 @@ base_dir = $dir/run/dovecot
 state_dir = $dir/state
 protocols = imap lmtp
 listen = 127.0.0.1
+# Plus-addressing: suporte+TOKEN@ is delivered to suporte@ (the reply address of drafts).
+recipient_delimiter = +
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -124,6 +126,7 @@ alias_database =
 biff = no
 smtputf8_enable = yes
 message_size_limit = 104857600
+recipient_delimiter = +
 virtual_mailbox_domains = $DOMAIN
 virtual_transport = lmtp:unix:$dir/run/dovecot/lmtp
 default_transport = error:mailstack delivers only to $DOMAIN

@@ -25,6 +25,14 @@ const (
 	EvFailed      = "failed" // parked: a permanent failure, or too many temporary ones
 	EvMoved       = "moved"
 	EvAlert       = "alert"
+	// Approval by reply.
+	EvDrafted    = "drafted"    // a customer-facing text waits for an agent
+	EvApproved   = "approved"   // sent as proposed (by an agent, or "auto")
+	EvEdited     = "edited"     // sent as the agent rewrote it
+	EvRejected   = "rejected"   // discarded by an agent; the case goes back to review
+	EvRefused    = "refused"    // a reply to a draft that was not obeyed, and why
+	EvReplay     = "replay"     // a reply whose token was already used: logged, nothing else
+	EvDeptAnswer = "department-answer"
 )
 
 // Event is one row of the log. Data never holds message bodies or NIFs in clear.
@@ -226,4 +234,46 @@ func (s *Store) Events(ctx context.Context, f Filter) ([]Event, error) {
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// Drafted logs a new draft and the agents it went to.
+func (t *Tx) Drafted(d *Draft, agents []string) error {
+	return t.logEvent(EvDrafted, d.CaseRef, d.Message, map[string]any{"draft": d.ID, "kind": d.Kind, "category": d.Category,
+		"template": d.Template, "template_hash": d.TemplateHash, "text_sha256": d.TextSHA256, "agents": agents,
+		"expires_at": time.UnixMilli(d.ExpiresAt).UTC().Format(time.RFC3339), "disclaimer": d.Disclaimer})
+}
+
+// Resolved logs an agent's decision on a draft: typ is EvApproved, EvEdited or EvRejected.
+func (t *Tx) Resolved(typ string, d *Draft, reply int64, by, textSHA, diffBlob, answerID string) error {
+	data := map[string]any{"draft": d.ID, "kind": d.Kind, "by": by, "reply_message": reply}
+	if textSHA != "" {
+		data["text_sha256"] = textSHA
+	}
+	if diffBlob != "" {
+		data["diff_blob"] = diffBlob
+	}
+	if answerID != "" {
+		data["answer_message_id"] = answerID
+	}
+	return t.logEvent(typ, d.CaseRef, d.Message, data)
+}
+
+// Refused logs a reply to a draft that was not obeyed.
+// caseRef is the draft's case when the reply names a real draft, else the reply's own.
+func (t *Tx) Refused(caseRef string, message int64, from string, draft int64, reason string) error {
+	data := map[string]any{"from": from, "reason": reason, "reply_message": message}
+	if draft > 0 {
+		data["draft"] = draft
+	}
+	return t.logEvent(EvRefused, caseRef, message, data)
+}
+
+// Replayed logs a reply whose token was already used.
+func (t *Tx) Replayed(caseRef string, message int64, from string, draft int64) error {
+	return t.logEvent(EvReplay, caseRef, message, map[string]any{"from": from, "draft": draft, "reply_message": message})
+}
+
+// DepartmentAnswered logs a department's reply matched to a case.
+func (t *Tx) DepartmentAnswered(caseRef string, m *Message, from, how string) error {
+	return t.logEvent(EvDeptAnswer, caseRef, m.ID, map[string]any{"from": from, "matched_by": how, "reply_message": m.ID})
 }
