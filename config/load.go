@@ -179,8 +179,8 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	if p := c.ReplyPattern(); strings.Count(p, "{token}") != 1 || !strings.Contains(p, "@") || strings.Index(p, "{token}") > strings.Index(p, "@") {
 		bad("approval.reply_address", "approval.reply_address %q must be an address with {token} in its local part, like suporte+{token}@example.pt", c.Approval.ReplyAddress)
 	}
-	if c.Approval.TokenTTL.Duration < time.Minute {
-		bad("approval.token_ttl", "approval.token_ttl must be at least 1m")
+	if c.Approval.TokenTTL.Duration < time.Second {
+		bad("approval.token_ttl", "approval.token_ttl must be positive, like \"72h\"")
 	}
 	for _, k := range c.Approval.AutoSend {
 		if k != "identify" && k != "ack" && k != "answer" {

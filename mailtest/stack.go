@@ -2,8 +2,10 @@ package mailtest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
-	"net/smtp"
+	"net"
+	"net/textproto"
 	"os"
 	"strings"
 	"testing"
@@ -56,9 +58,71 @@ func RealStack(t testing.TB) *Stack {
 	return s
 }
 
-// Deliver submits raw to Postfix for rcpt, as a customer's mail server would.
+// Deliver submits raw to Postfix for rcpt, as a customer's mail server would: with
+// BODY=8BITMIME, and SMTPUTF8 only when the envelope or the header needs it. (net/smtp asks
+// for SMTPUTF8 whenever the server offers it, which makes Postfix demand it downstream
+// from Dovecot's LMTP, which does not offer it: a real sending MTA does not do that.)
 func (s *Stack) Deliver(from, rcpt string, raw []byte) error {
-	return smtp.SendMail(s.SMTPAddr, nil, from, []string{rcpt}, raw)
+	conn, err := net.Dial("tcp", s.SMTPAddr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tp := textproto.NewConn(conn)
+	expect := func(code int) error {
+		_, _, err := tp.ReadResponse(code)
+		return err
+	}
+	cmd := func(code int, format string, args ...any) error {
+		if _, err := tp.Cmd(format, args...); err != nil {
+			return err
+		}
+		return expect(code)
+	}
+	if err := expect(220); err != nil {
+		return err
+	}
+	if err := cmd(250, "EHLO sender.example.test"); err != nil {
+		return err
+	}
+	mailCmd := "MAIL FROM:<%s> BODY=8BITMIME"
+	if needsUTF8(from, rcpt, raw) {
+		mailCmd += " SMTPUTF8"
+	}
+	if err := cmd(250, mailCmd, from); err != nil {
+		return err
+	}
+	if err := cmd(250, "RCPT TO:<%s>", rcpt); err != nil {
+		return err
+	}
+	if err := cmd(354, "DATA"); err != nil {
+		return err
+	}
+	w := tp.DotWriter()
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := expect(250); err != nil {
+		return err
+	}
+	return cmd(221, "QUIT")
+}
+
+// needsUTF8: a non-ASCII envelope address or header line.
+func needsUTF8(from, rcpt string, raw []byte) bool {
+	head := raw
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		head = raw[:i]
+	}
+	for _, b := range append([]byte(from+rcpt), head...) {
+		if b >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // Messages returns the raw messages in a user's folder (nil when the folder does not exist).
