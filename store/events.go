@@ -26,12 +26,12 @@ const (
 	EvMoved       = "moved"
 	EvAlert       = "alert"
 	// Approval by reply.
-	EvDrafted    = "drafted"    // a customer-facing text waits for an agent
-	EvApproved   = "approved"   // sent as proposed (by an agent, or "auto")
-	EvEdited     = "edited"     // sent as the agent rewrote it
-	EvRejected   = "rejected"   // discarded by an agent; the case goes back to review
-	EvRefused    = "refused"    // a reply to a draft that was not obeyed, and why
-	EvReplay     = "replay"     // a reply whose token was already used: logged, nothing else
+	EvDrafted    = "drafted"  // a customer-facing text waits for an agent
+	EvApproved   = "approved" // sent as proposed (by an agent, or "auto")
+	EvEdited     = "edited"   // sent as the agent rewrote it
+	EvRejected   = "rejected" // discarded by an agent; the case goes back to review
+	EvRefused    = "refused"  // a reply to a draft that was not obeyed, and why
+	EvReplay     = "replay"   // a reply whose token was already used: logged, nothing else
 	EvDeptAnswer = "department-answer"
 )
 
