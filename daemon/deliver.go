@@ -82,12 +82,20 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 	body.Close()
 	if sendErr == nil {
 		a.Log.Info("sent", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "message_id", o.MessageID, "reply", reply)
-		return true, a.Store.Tx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		err := a.Store.Tx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 			if err := tx.MarkSent(o.ID, reply); err != nil {
 				return err
 			}
 			return tx.Sent(&o, reply)
 		})
+		if err == nil && o.Kind == route.KindDraft {
+			// A draft mail carries its agent's token in the Reply-To; once the server has it,
+			// no copy is kept: the database holds only the token's hash.
+			if rerr := a.Spool.Remove(o.Blob); rerr != nil {
+				a.Log.Warn("could not remove a sent draft mail from the spool", "case", o.CaseRef, "error", rerr)
+			}
+		}
+		return true, err
 	}
 	if ctx.Err() != nil {
 		return false, ctx.Err() // shutting down: the row stays pending, untouched

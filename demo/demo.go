@@ -3,12 +3,14 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"sort"
@@ -143,6 +145,9 @@ func Run(ctx context.Context, out io.Writer, stateDir string) error {
 			orDash(strings.Join(sent, " ")), c.Folder)
 	}
 	tw.Flush()
+	if err := approveOne(ctx, out, app, im, sm); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nThe SMTP server accepted %d messages; nothing left this process.\n", len(sm.Deliveries()))
 	fmt.Fprintf(out, "The audit log is in %s.\nSee every step with:\n  go run ./cmd/triagem log --config %s\n",
 		filepath.Join(stateDir, "triagem.db"), cfgPath)
@@ -162,4 +167,45 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// approveOne plays an agent who answers the first insurance draft with "APROVAR" from a
+// mail client, and shows the customer's threaded answer that follows.
+func approveOne(ctx context.Context, out io.Writer, app *daemon.App, im *mailtest.IMAP, sm *mailtest.SMTP) error {
+	var draft *mail.Message
+	for _, d := range sm.Deliveries() {
+		m, err := mail.ReadMessage(bytes.NewReader(d.Data))
+		if err == nil && strings.Contains(m.Header.Get("Subject"), "Rascunho") && strings.Contains(m.Header.Get("Subject"), "Valor cobrado") {
+			draft = m
+			break
+		}
+	}
+	if draft == nil {
+		return nil
+	}
+	agent := strings.ToLower(app.Cfg.Team.Agents[0])
+	var quoted strings.Builder
+	body, _ := io.ReadAll(draft.Body)
+	for _, l := range strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n") {
+		quoted.WriteString("> " + l + "\r\n")
+	}
+	reply := fmt.Sprintf("From: Agente <%s>\r\nTo: %s\r\nSubject: Re: %s\r\nMessage-ID: <demo-approval@agent.example.test>\r\nIn-Reply-To: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAPROVAR\r\n\r\nEm seg., 3 de mar. de 2025, Apoio escreveu:\r\n%s",
+		agent, draft.Header.Get("Reply-To"), draft.Header.Get("Subject"), draft.Header.Get("Message-Id"), quoted.String())
+	if err := im.Append(inboxUser, "INBOX", []byte(reply)); err != nil {
+		return err
+	}
+	before := len(sm.Deliveries())
+	if _, err := app.RunOnce(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nAn agent (%s) replied APROVAR to the draft %q.\n", agent, draft.Header.Get("Subject"))
+	for _, d := range sm.Deliveries()[before:] {
+		m, err := mail.ReadMessage(bytes.NewReader(d.Data))
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(out, "  → sent to the customer %s: %q, In-Reply-To %s, with the Médis disclaimer: %v\n",
+			strings.Join(d.Rcpts, ","), m.Header.Get("Subject"), m.Header.Get("In-Reply-To"), bytes.Contains(d.Data, []byte("218 458 888")))
+	}
+	return nil
 }

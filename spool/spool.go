@@ -150,3 +150,15 @@ func (s *Spool) Open(sum string) (io.ReadCloser, error) {
 	}
 	return os.Open(p)
 }
+
+// Remove deletes a blob; removing one that is already gone is not an error.
+func (s *Spool) Remove(sum string) error {
+	p, err := s.path(sum)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
