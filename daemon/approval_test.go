@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime/quotedprintable"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,16 @@ func TestApproveByReplyInGmailAndOutlookStyle(t *testing.T) {
 					t.Errorf("the token leaked into %q", leak)
 				}
 			}
+			// Once sent, the token exists nowhere in the state directory: only its hash.
+			token := strings.TrimSuffix(strings.TrimPrefix(strings.Trim(hdr(draft.Data, "Reply-To"), "<>"), "suporte+"), "@example.test")
+			filepath.WalkDir(e.dir, func(p string, de os.DirEntry, err error) error {
+				if err == nil && !de.IsDir() {
+					if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
+						t.Errorf("%s holds the token", p)
+					}
+				}
+				return nil
+			})
 			e.deliver(t, reply(draft, agentAna, "APROVAR", style))
 			got := e.toCustomer()
 			if len(got) != 1 {
