@@ -247,7 +247,7 @@ func cmdLog(ctx context.Context, args []string, stdout io.Writer) error {
 func summarize(e store.Event) string {
 	m := e.Fields()
 	var parts []string
-	for _, k := range []string{"category", "action", "confidence", "kind", "to", "folder", "how", "reason", "reply", "detail", "from", "size"} {
+	for _, k := range []string{"category", "action", "confidence", "kind", "draft", "by", "to", "folder", "how", "reason", "reply", "detail", "from", "matched_by", "size"} {
 		if v, ok := m[k]; ok && v != "" && v != nil {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
