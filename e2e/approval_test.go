@@ -191,9 +191,9 @@ func TestRealStackApprovalByReply(t *testing.T) {
 			m.Header.Get("Subject"), m.Header.Get("Auto-Submitted"), strings.Contains(decoded(got[0]), disclaimer))
 	}
 
-	// Happy path, Outlook style ("OK" above an unquoted original).
+	// Happy path, Outlook style ("APROVAR" above the original, unquoted under a rule).
 	w.customerWrites("06-cobrado-duas-vezes", "cliente2")
-	w.agentReplies(w.draftFor("ana", "cliente2"), ana, "OK", outlookStyle, "")
+	w.agentReplies(w.draftFor("ana", "cliente2"), ana, "APROVAR", outlookStyle, "")
 	w.settle(1)
 	w.waitFor(w.addr("cliente2"), "INBOX", 1)
 
