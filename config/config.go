@@ -19,6 +19,7 @@ type Config struct {
 	SMTP       SMTP       `toml:"smtp"`
 	Team       Team       `toml:"team"`
 	Approval   Approval   `toml:"approval"`
+	Audit      Audit      `toml:"audit"`
 	Privacy    Privacy    `toml:"privacy"`
 	Limits     Limits     `toml:"limits"`
 	Classify   Classify   `toml:"classify"`
@@ -129,6 +130,16 @@ type Approval struct {
 	AutoSend []string `toml:"auto_send"`
 	// NoticeInterval: an agent is told of a refused reply at most this often.
 	NoticeInterval Duration `toml:"notice_interval"`
+}
+
+// Audit configures the auditors' side: checkpoints and retention.
+type Audit struct {
+	// SigningKeyEnv / SigningKeyFile hold the Ed25519 seed (hex) that signs checkpoints.
+	// With neither, state_dir/audit.key is created on first use.
+	SigningKeyEnv  string `toml:"signing_key_env"`
+	SigningKeyFile string `toml:"signing_key_file"`
+	// Retention is how long raw mail stays in the spool; `triagem purge` enforces it.
+	Retention Duration `toml:"retention"`
 }
 
 // ReplyPattern is the reply address pattern in effect.

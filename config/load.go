@@ -37,6 +37,7 @@ func Default() Config {
 		},
 		Classify: Classify{Threshold: 0.6, MinScore: 1.5, QuotedWeight: 0.3, SubjectWeight: 1.5,
 			Model: "embedded", RuleWeight: 0.5, SensitiveFloor: 0.2},
+		Audit:    Audit{Retention: Duration{30 * 24 * time.Hour}},
 		Approval: Approval{TokenTTL: Duration{72 * time.Hour}, NoticeInterval: Duration{15 * time.Minute}},
 		LLM:      LLM{Mode: "never", Timeout: Duration{20 * time.Second}, MinConfidence: 0.7, MaxChars: 6000},
 	}
@@ -178,6 +179,9 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 
 	if p := c.ReplyPattern(); strings.Count(p, "{token}") != 1 || !strings.Contains(p, "@") || strings.Index(p, "{token}") > strings.Index(p, "@") {
 		bad("approval.reply_address", "approval.reply_address %q must be an address with {token} in its local part, like suporte+{token}@example.pt", c.Approval.ReplyAddress)
+	}
+	if c.Audit.Retention.Duration < time.Hour {
+		bad("audit.retention", "audit.retention must be at least 1h (the default is 720h, 30 days)")
 	}
 	if c.Approval.TokenTTL.Duration < time.Second {
 		bad("approval.token_ttl", "approval.token_ttl must be positive, like \"72h\"")

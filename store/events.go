@@ -33,6 +33,7 @@ const (
 	EvRefused    = "refused"  // a reply to a draft that was not obeyed, and why
 	EvReplay     = "replay"   // a reply whose token was already used: logged, nothing else
 	EvDeptAnswer = "department-answer"
+	EvAudit      = "audit" // an operator's action on the log: purge, checkpoint
 )
 
 // Event is one row of the log. Data never holds message bodies or NIFs in clear.
@@ -276,4 +277,43 @@ func (t *Tx) Replayed(caseRef string, message int64, from string, draft int64) e
 // DepartmentAnswered logs a department's reply matched to a case.
 func (t *Tx) DepartmentAnswered(caseRef string, m *Message, from, how string) error {
 	return t.logEvent(EvDeptAnswer, caseRef, m.ID, map[string]any{"from": from, "matched_by": how, "reply_message": m.ID})
+}
+
+// EachEvent calls fn with every event in chain order, streaming.
+func (s *Store) EachEvent(ctx context.Context, fn func(Event) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, type, case_ref, message, data, prev_hash, hash FROM events ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Event
+		if err := rows.Scan(&e.Seq, &e.At, &e.Type, &e.CaseRef, &e.Message, &e.Data, &e.PrevHash, &e.Hash); err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Head is the last event of the chain (zero when there is none).
+func (s *Store) Head(ctx context.Context) (Event, error) {
+	var e Event
+	err := s.db.QueryRowContext(ctx, `SELECT seq, at, type, case_ref, message, data, prev_hash, hash FROM events ORDER BY seq DESC LIMIT 1`).
+		Scan(&e.Seq, &e.At, &e.Type, &e.CaseRef, &e.Message, &e.Data, &e.PrevHash, &e.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, nil
+	}
+	return e, err
+}
+
+// Audit logs an operator's action on the log itself (a purge, a checkpoint).
+func (t *Tx) Audit(action string, data map[string]any) error {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["action"] = action
+	return t.logEvent(EvAudit, "", 0, data)
 }
