@@ -19,9 +19,24 @@ type CaseRow struct {
 
 // Cases lists received messages, oldest first, with their decisions and outgoing mail.
 func (s *Store) Cases(ctx context.Context, limit int) ([]CaseRow, error) {
+	return s.casesWhere(ctx, `1 = 1 ORDER BY m.id LIMIT ?`, limit)
+}
+
+// CasesByRef lists the messages of one case (the customer's mail, then replies to it).
+func (s *Store) CasesByRef(ctx context.Context, ref string) ([]CaseRow, error) {
+	return s.casesWhere(ctx, `m.case_ref = ? OR m.id IN (SELECT message FROM events WHERE case_ref = ?) ORDER BY m.id`, ref, ref)
+}
+
+// CasesOfPerson lists the customer mails whose NIF hash is nifHash or whose sender is
+// address: what a GDPR access request asks for.
+func (s *Store) CasesOfPerson(ctx context.Context, nifHash, address string) ([]CaseRow, error) {
+	return s.casesWhere(ctx, `(? != '' AND d.nif_hash = ?) OR (? != '' AND lower(d.customer) = lower(?)) ORDER BY m.id`, nifHash, nifHash, address, address)
+}
+
+func (s *Store) casesWhere(ctx context.Context, where string, args ...any) ([]CaseRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+prefixed("m.", messageColumns)+`,
 			coalesce(d.category, ''), coalesce(d.action, ''), coalesce(d.confidence, 0), coalesce(d.identified, 0)
-		FROM messages m LEFT JOIN decisions d ON d.message = m.id ORDER BY m.id LIMIT ?`, limit)
+		FROM messages m LEFT JOIN decisions d ON d.message = m.id WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query cases: %w", err)
 	}

@@ -179,49 +179,116 @@ func (t *Tx) Alert(kind, detail string) error {
 	return t.logEvent(EvAlert, "", 0, map[string]any{"kind": kind, "detail": detail})
 }
 
-// Filter selects events for the log command.
+// Filter selects events for the log command and the auditors' page. Case filters
+// (category, action, address, agent, NIF) select the cases, and then all their events.
 type Filter struct {
 	Since, Until time.Time
 	Type         string
 	CaseRef      string
 	Category     string
-	Address      string
-	Limit        int
+	// Action is what was decided: forward, review, ignore, quarantine, duplicate, or
+	// "failed" for cases with a parked outgoing message.
+	Action string
+	// Address is any address the case involved: a destination, a recipient, the sender.
+	Address string
+	Agent   string
+	NIFHash string
+	Limit   int
+	// Before pages back: only events with a smaller seq.
+	Before int64
 }
 
-// Events returns the events that match f, newest last.
-func (s *Store) Events(ctx context.Context, f Filter) ([]Event, error) {
+// hasCaseFilter reports whether f selects cases (not only events).
+func (f Filter) hasCaseFilter() bool {
+	return f.Category != "" || f.Action != "" || f.NIFHash != "" || f.Address != "" || f.Agent != ""
+}
+
+// cases is the query for the newest `limit` cases that match f, by arrival time.
+func (f Filter) cases(limit int) (string, []any) {
 	var where []string
 	var args []any
+	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
+	if f.Category != "" {
+		add("f.category = ?", f.Category)
+	}
+	switch f.Action {
+	case "":
+	case "failed":
+		add("f.failed = 1")
+	default:
+		add("f.action = ?", f.Action)
+	}
+	if f.NIFHash != "" {
+		add("f.nif_hash = ?", f.NIFHash)
+	}
+	// An address or an agent is the narrowest start: walk its cases newest first.
+	from, order := "case_facts f", "f.first_at"
+	switch {
+	case f.Address != "":
+		from, order = "case_addresses x JOIN case_facts f ON f.case_ref = x.case_ref", "x.first_at"
+		add("x.address = ?", strings.ToLower(f.Address))
+		if f.Agent != "" {
+			add("f.case_ref IN (SELECT case_ref FROM case_agents WHERE agent = ?)", strings.ToLower(f.Agent))
+		}
+	case f.Agent != "":
+		from, order = "case_agents x JOIN case_facts f ON f.case_ref = x.case_ref", "x.first_at"
+		add("x.agent = ?", strings.ToLower(f.Agent))
+	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "at >= ?"), append(args, f.Since.UnixMilli())
+		add(order+" >= ?", f.Since.UnixMilli())
 	}
 	if !f.Until.IsZero() {
-		where, args = append(where, "at < ?"), append(args, f.Until.UnixMilli())
+		add(order+" < ?", f.Until.UnixMilli())
+	}
+	if len(where) == 0 {
+		where = append(where, "1 = 1")
+	}
+	return "SELECT f.case_ref FROM " + from + " WHERE " + strings.Join(where, " AND ") + " ORDER BY " + order + " DESC LIMIT ?", append(args, limit)
+}
+
+func (f Filter) where(limit int) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
+	if f.hasCaseFilter() {
+		// Case filters pick the newest matching cases (by arrival, in the time range), and
+		// then their events: "refund cases of March, and everything that happened to them".
+		q, a := f.cases(limit)
+		add("case_ref IN ("+q+")", a...)
+	} else {
+		if !f.Since.IsZero() {
+			add("at >= ?", f.Since.UnixMilli())
+		}
+		if !f.Until.IsZero() {
+			add("at < ?", f.Until.UnixMilli())
+		}
 	}
 	if f.Type != "" {
-		where, args = append(where, "type = ?"), append(args, f.Type)
+		add("type = ?", f.Type)
 	}
 	if f.CaseRef != "" {
-		where, args = append(where, "case_ref = ?"), append(args, f.CaseRef)
+		add("case_ref = ?", strings.ToUpper(f.CaseRef))
 	}
-	if f.Category != "" {
-		where, args = append(where, "case_ref IN (SELECT case_ref FROM events WHERE type = 'classified' AND json_extract(data, '$.category') = ?)"), append(args, f.Category)
+	if f.Before > 0 {
+		add("seq < ?", f.Before)
 	}
-	if f.Address != "" {
-		where, args = append(where, "case_ref IN (SELECT case_ref FROM events WHERE instr(lower(data), ?) > 0)"), append(args, strings.ToLower(f.Address))
+	if len(where) == 0 {
+		return "", nil
 	}
-	q := `SELECT seq, at, type, case_ref, message, data, prev_hash, hash FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// Events returns the newest events that match f (at most f.Limit, 100 by default), oldest
+// first. With a case filter (category, action, address, agent, NIF) the time range
+// applies to when cases arrived, and the events are those of the newest such cases.
+func (s *Store) Events(ctx context.Context, f Filter) ([]Event, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q = `SELECT * FROM (` + q + ` ORDER BY seq DESC LIMIT ?) ORDER BY seq`
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	where, args := f.where(limit)
+	q := `SELECT * FROM (SELECT seq, at, type, case_ref, message, data, prev_hash, hash FROM events` + where + ` ORDER BY seq DESC LIMIT ?) ORDER BY seq`
+	rows, err := s.db.QueryContext(ctx, q, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}

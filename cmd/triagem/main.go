@@ -31,6 +31,8 @@ Usage:
                                              re-decide mail under NEW; show routes that change
   triagem train [--config F] [--examples DIR] [--out FILE]
                                              fit the model to labelled examples
+  triagem case [--config F] REF | --nif N | --address A
+                                             the whole story of a case; the cases of a person
   triagem audit verify [--checkpoint F]      walk the event chain; name the first broken row
   triagem audit checkpoint [--out F]         sign the chain's head (Ed25519), to keep elsewhere
   triagem check-config [--config F]          report every error in the configuration
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdClassify(args[1:], stdout)
 	case "log":
 		err = cmdLog(ctx, args[1:], stdout)
+	case "case":
+		err = cmdCase(ctx, args[1:], stdout)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout)
 	case "eval":
