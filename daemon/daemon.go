@@ -137,6 +137,37 @@ func (a *App) HashNIF(nif string) string {
 	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
+// NIFHasher returns the keyed hash of NIFs of an existing instance, for searching the log
+// by NIF. Unlike Open it never creates a key: a new key would match nothing.
+func NIFHasher(cfg *config.Config) (func(nif string) string, error) {
+	if cfg.Privacy.KeyEnv == "" || os.Getenv(cfg.Privacy.KeyEnv) == "" {
+		p := cfg.Privacy.KeyFile
+		if p == "" {
+			p = filepath.Join(cfg.Daemon.StateDir, "hash.key")
+		}
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("no NIF hash key (%s): a search by NIF needs the key the daemon used", p)
+		}
+	}
+	key, err := hashKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{hashKey: key}
+	return func(nif string) string { return a.HashNIF(normalizeNIF(nif)) }, nil
+}
+
+// normalizeNIF drops spaces, dots, dashes and a PT prefix: "PT 123.456.789" is 123456789.
+func normalizeNIF(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 func hashKey(cfg *config.Config) ([]byte, error) {
 	if cfg.Privacy.KeyEnv != "" {
 		if v := os.Getenv(cfg.Privacy.KeyEnv); v != "" {

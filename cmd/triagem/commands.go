@@ -9,8 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/demo"
@@ -189,58 +187,6 @@ func cmdCheckConfig(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s: OK — %d inbox(es), %d categories, %d addresses triagem may send to\n",
 		cfg.Path, len(cfg.Inboxes), len(cfg.Categories), len(cfg.Recipients()))
 	return nil
-}
-
-func cmdLog(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("log", flag.ContinueOnError)
-	path := fs.String("config", "", "configuration file (names the state_dir with the database)")
-	var f store.Filter
-	since := fs.Duration("since", 0, "only events of the last DURATION (e.g. 24h)")
-	fs.StringVar(&f.Type, "type", "", "event type: received, ignored, quarantined, classified, queued, sent, retry, failed, moved, alert")
-	fs.StringVar(&f.CaseRef, "case", "", "one case, e.g. TRG-ABCD2345")
-	fs.StringVar(&f.Category, "category", "", "cases classified in this category")
-	fs.StringVar(&f.Address, "address", "", "cases that involve this address")
-	fs.IntVar(&f.Limit, "limit", 100, "at most this many events (the newest)")
-	asJSON := fs.Bool("json", false, "JSON lines instead of a table")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	cfg, err := loadConfig(*path, nil)
-	if err != nil {
-		return err
-	}
-	if *since > 0 {
-		f.Since = time.Now().Add(-*since)
-	}
-	dbPath := cfg.Daemon.StateDir + "/triagem.db"
-	if _, err := os.Stat(dbPath); err != nil {
-		return fmt.Errorf("no database at %s: has triagem run with this configuration?", dbPath)
-	}
-	st, err := store.Open(dbPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	evs, err := st.Events(ctx, f)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, e := range evs {
-			if err := enc.Encode(map[string]any{"seq": e.Seq, "at": time.UnixMilli(e.At).UTC().Format(time.RFC3339Nano),
-				"type": e.Type, "case": e.CaseRef, "data": json.RawMessage(e.Data)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tCASE\tDETAILS")
-	for _, e := range evs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, time.UnixMilli(e.At).Format("2006-01-02 15:04:05"), e.Type, e.CaseRef, summarize(e))
-	}
-	return tw.Flush()
 }
 
 // summarize picks the fields a person reads first from an event's data.

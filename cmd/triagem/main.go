@@ -25,12 +25,15 @@ Usage:
   triagem run [--config F] [--once]          watch the inboxes (--once: drain and exit)
   triagem classify [--config F] [--json] FILE.eml...
                                              dry run: decide, send nothing
-  triagem log [--config F] [filters]         the audit log (see triagem log -h)
+  triagem log [--config F] [filters] [--format table|csv|jsonl]
+                                             the audit log (see triagem log -h)
   triagem eval [--config F] [--quiet] DIR...  measure decisions on labelled mail (DIR/labels.jsonl)
   triagem replay --config NEW.toml [--base F] [--max-changes N] (DIR | --days N)
                                              re-decide mail under NEW; show routes that change
   triagem train [--config F] [--examples DIR] [--out FILE]
                                              fit the model to labelled examples
+  triagem stats [--config F] [--since T] [--until T]
+                                             cases per category, destination and day; medians
   triagem case [--config F] REF | --nif N | --address A
                                              the whole story of a case; the cases of a person
   triagem audit verify [--checkpoint F]      walk the event chain; name the first broken row
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdClassify(args[1:], stdout)
 	case "log":
 		err = cmdLog(ctx, args[1:], stdout)
+	case "stats":
+		err = cmdStats(ctx, args[1:], stdout)
 	case "case":
 		err = cmdCase(ctx, args[1:], stdout)
 	case "audit":
