@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/triagem/triagem/classify"
 	"github.com/triagem/triagem/parse"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/screen"
@@ -129,7 +130,7 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 		state = store.OutDryRun
 	}
 	err := a.Store.Tx(ctx, func(tx *store.Tx) error {
-		trace, err := json.Marshal(d.Trace)
+		trace, err := json.Marshal(a.storedTrace(d))
 		if err != nil {
 			return err
 		}
@@ -167,6 +168,41 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 	a.Log.Info("decided", "case", m.CaseRef, "action", d.Action, "category", d.Category,
 		"confidence", d.Confidence, "to", d.To, "cc", d.Cc, "reason", firstReason(d))
 	return nil
+}
+
+// sensitive reports whether a decision is, or might be, about a sensitive category: its
+// words (matched phrases, model features, the LLM's raw answer) stay out of the database.
+func (a *App) sensitive(d route.Decision) bool {
+	if d.Trace == nil {
+		return false
+	}
+	for _, cat := range a.Cfg.Categories {
+		if cat.Sensitive && (cat.Name == d.Category || d.Trace.Probabilities[cat.Name] >= a.Cfg.Classify.SensitiveFloor ||
+			(d.Trace.Probabilities == nil && d.Trace.Scores[cat.Name] > 0)) {
+			return true
+		}
+	}
+	return false
+}
+
+// storedTrace is the trace kept in the decisions table: whole, except that a sensitive
+// case keeps no words of the mail.
+func (a *App) storedTrace(d route.Decision) *classify.Result {
+	if d.Trace == nil || !a.sensitive(d) {
+		return d.Trace
+	}
+	t := *d.Trace
+	t.Hits = append([]classify.Hit(nil), t.Hits...)
+	for i := range t.Hits {
+		t.Hits[i].Phrase = ""
+	}
+	t.Features = nil
+	if t.LLM != nil {
+		op := *t.LLM
+		op.Raw = ""
+		t.LLM = &op
+	}
+	return &t
 }
 
 // customerDraft prepares the customer's first answer (an acknowledgement, or a request
@@ -210,13 +246,7 @@ func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision) erro
 		Reasons: d.Reasons, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified, Disclaimer: d.Disclaimer,
 		To: append(append([]string{}, d.To...), d.Cc...)}
 	if d.Trace != nil {
-		// Not even the matched phrases of a clinical case, or of one that might be, are logged.
-		sensitive := false
-		for _, cat := range a.Cfg.Categories {
-			if cat.Sensitive && (cat.Name == d.Category || d.Trace.Probabilities[cat.Name] >= a.Cfg.Classify.SensitiveFloor) {
-				sensitive = true
-			}
-		}
+		sensitive := a.sensitive(d)
 		for _, h := range d.Trace.Hits {
 			if sensitive {
 				h.Phrase = ""

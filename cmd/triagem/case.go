@@ -91,11 +91,11 @@ func cmdCase(ctx context.Context, args []string, stdout io.Writer) error {
 			by = "nobody yet"
 		}
 		fmt.Fprintf(stdout, "  draft %d (%s, template %s %s): %s by %s\n", d.ID, d.Kind, d.Template, d.TemplateHash, d.State, by)
-		blob := d.FinalBlob
-		if blob == "" || !*texts {
+		sent := d.State == store.DraftApproved || d.State == store.DraftEdited || d.State == store.DraftAuto
+		if !sent || !*texts {
 			continue
 		}
-		if b, err := app.Spool.Get(blob); err == nil {
+		if b, err := app.Spool.Get(d.FinalBlob); d.FinalBlob != "" && err == nil {
 			fmt.Fprintf(stdout, "    sent text:\n      %s\n", strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n      "))
 		} else {
 			fmt.Fprintln(stdout, "    sent text: no longer in the spool (audit.retention); its SHA-256 is in the approved/edited event")
@@ -122,7 +122,10 @@ func story(e store.Event) string {
 	}
 	switch e.Type {
 	case store.EvReceived:
-		return fmt.Sprintf("from %s, %s bytes, uid %s", orDash(get("from")), get("size"), get("uid"))
+		if from := get("from"); from != "" {
+			return fmt.Sprintf("from %s, %s bytes, uid %s", from, get("size"), get("uid"))
+		}
+		return fmt.Sprintf("%s bytes, uid %s in %s", get("size"), get("uid"), get("mailbox"))
 	case store.EvClassified:
 		s := fmt.Sprintf("%s (confidence %s) → %s", get("category"), get("confidence"), get("action"))
 		if to := get("to"); to != "" {

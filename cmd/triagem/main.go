@@ -36,6 +36,7 @@ Usage:
                                              cases per category, destination and day; medians
   triagem case [--config F] REF | --nif N | --address A
                                              the whole story of a case; the cases of a person
+  triagem purge [--config F] [--dry-run]     delete raw mail older than audit.retention
   triagem audit verify [--checkpoint F]      walk the event chain; name the first broken row
   triagem audit checkpoint [--out F]         sign the chain's head (Ed25519), to keep elsewhere
   triagem check-config [--config F]          report every error in the configuration
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdClassify(args[1:], stdout)
 	case "log":
 		err = cmdLog(ctx, args[1:], stdout)
+	case "purge":
+		err = cmdPurge(ctx, args[1:], stdout)
 	case "stats":
 		err = cmdStats(ctx, args[1:], stdout)
 	case "case":

@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/triagem/triagem/spool"
+	"github.com/triagem/triagem/store"
 )
 
 // The JSON contract of `triagem classify --json`, over the demo mail and the shared corpus.
@@ -197,5 +201,111 @@ func TestReplayFromTheStore(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "replayed 21 mails") { // 20 samples and the agent's approval
 		t.Errorf("replay --days did not read the 21 stored mails:\n%s", out.String())
+	}
+}
+
+// Purging the spool keeps the log whole: the chain verifies, the purge is an event, and
+// the case's story says the text is gone.
+func TestPurgeThenVerify(t *testing.T) {
+	state := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "--state", state}, &out, &errb); code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errb.String())
+	}
+	cfgPath := filepath.Join(state, "config.toml")
+	before, _ := filepath.Glob(filepath.Join(state, "spool", "*", "*"))
+	out.Reset()
+	if code := run(context.Background(), []string{"purge", "--config", cfgPath, "--dry-run"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "would remove the raw copies of 0 mails") {
+		t.Fatalf("purge --dry-run of fresh mail: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	// Everything is younger than the shortest retention: purge as of a day from now.
+	st, err := store.Open(filepath.Join(state, "triagem.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Purge(context.Background(), time.Now().Add(24*time.Hour), false)
+	st.Close()
+	if err != nil || r.Messages < 20 || len(r.Blobs) == 0 {
+		t.Fatalf("purge: %+v %v", r, err)
+	}
+	sp, _ := spool.Open(filepath.Join(state, "spool"))
+	for _, b := range r.Blobs {
+		sp.Remove(b)
+	}
+	after, _ := filepath.Glob(filepath.Join(state, "spool", "*", "*"))
+	if len(after) >= len(before) {
+		t.Errorf("spool: %d files before, %d after", len(before), len(after))
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"audit", "verify", "--config", cfgPath}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "OK:") {
+		t.Fatalf("audit verify after a purge: exit %d %s %s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	run(context.Background(), []string{"log", "--config", cfgPath, "--type", "audit"}, &out, &errb)
+	if !strings.Contains(out.String(), "purge") {
+		t.Errorf("the purge is not in the log:\n%s", out.String())
+	}
+	out.Reset()
+	run(context.Background(), []string{"case", "--config", cfgPath, "TRG-4UNAANT5"}, &out, &errb)
+	if !strings.Contains(out.String(), "no longer in the spool") {
+		t.Errorf("case after purge:\n%s", out.String())
+	}
+}
+
+// The four auditors' questions of issue 5, each one command (see the README).
+func TestAuditorsQuestions(t *testing.T) {
+	state := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "--state", state}, &out, &errb); code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errb.String())
+	}
+	cfg := filepath.Join(state, "config.toml")
+	ask := func(args ...string) string {
+		t.Helper()
+		out.Reset()
+		errb.Reset()
+		if code := run(context.Background(), append(args[:1:1], append([]string{"--config", cfg}, args[1:]...)...), &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+		}
+		return out.String()
+	}
+	// 1. Which mails about refunds went where in a month, and why?
+	month := time.Now().Format("2006-01")
+	refunds := ask("log", "--category", "refund", "--type", "classified", "--since", month+"-01", "--format", "csv")
+	if strings.Count(refunds, "\n") != 1+3 || !strings.Contains(refunds, "medico.online@example.test") || !strings.Contains(refunds, "procedure:") {
+		t.Errorf("refunds of the month:\n%s", refunds)
+	}
+	// 2. Did any clinical complaint ever leave the clinical address?
+	clinical := ask("log", "--category", "clinical", "--type", "sent", "--format", "jsonl")
+	if strings.Count(clinical, "\n") == 0 {
+		t.Fatal("no clinical sends at all")
+	}
+	for _, l := range strings.Split(strings.TrimSpace(clinical), "\n") {
+		if strings.Contains(l, `"kind":"forward"`) && !strings.Contains(l, "areaclinica@example.test") {
+			t.Errorf("a clinical forward left the clinical address: %s", l)
+		}
+	}
+	// 3. Who approved this answer, and what did it say?
+	story := ask("case", "TRG-4UNAANT5")
+	if !strings.Contains(story, "approved by agentes@example.test") || !strings.Contains(story, "Para informações adicionais relacionadas com o seguro") {
+		t.Errorf("who approved, and what it said:\n%s", story)
+	}
+	// 4. Everything that happened to this customer's case (found by NIF or address).
+	byNIF := ask("case", "--nif", "245 678 905")
+	if !strings.Contains(byNIF, "TRG-4UNAANT5") {
+		t.Errorf("cases by NIF:\n%s", byNIF)
+	}
+	byAddr := ask("case", "--address", "ana.costa@clientes.example.test")
+	if !strings.Contains(byAddr, "TRG-4UNAANT5") {
+		t.Errorf("cases by address:\n%s", byAddr)
+	}
+	for _, want := range []string{"received", "classified", "queued", "drafted", "sent", "moved", "approved"} {
+		if !strings.Contains(story, want) {
+			t.Errorf("the story lacks %q", want)
+		}
+	}
+	stats := ask("stats")
+	if !strings.Contains(stats, "review rate") || !strings.Contains(stats, "median time from arrival to forward") {
+		t.Errorf("stats:\n%s", stats)
 	}
 }
