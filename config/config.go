@@ -20,6 +20,7 @@ type Config struct {
 	Team       Team       `toml:"team"`
 	Approval   Approval   `toml:"approval"`
 	Audit      Audit      `toml:"audit"`
+	Web        Web        `toml:"web"`
 	Privacy    Privacy    `toml:"privacy"`
 	Limits     Limits     `toml:"limits"`
 	Classify   Classify   `toml:"classify"`
@@ -140,6 +141,24 @@ type Audit struct {
 	SigningKeyFile string `toml:"signing_key_file"`
 	// Retention is how long raw mail stays in the spool; `triagem purge` enforces it.
 	Retention Duration `toml:"retention"`
+}
+
+// Web configures the read-only auditors' page, /metrics and /healthz.
+type Web struct {
+	// Listen is host:port; "" turns the page off. Non-loopback addresses need TLS.
+	Listen  string `toml:"listen"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// Auditors may log in; their password hashes are bcrypt ($2a$/$2b$/$2y$) or argon2id
+	// in PHC form ($argon2id$v=19$m=…,t=…,p=…$salt$hash). `triagem hash-password` makes one.
+	Auditors   []Auditor `toml:"auditor"`
+	SessionTTL Duration  `toml:"session_ttl"`
+}
+
+// Auditor is one account of the auditors' page.
+type Auditor struct {
+	Name         string `toml:"name"`
+	PasswordHash string `toml:"password_hash"`
 }
 
 // ReplyPattern is the reply address pattern in effect.

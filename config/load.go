@@ -38,6 +38,7 @@ func Default() Config {
 		Classify: Classify{Threshold: 0.6, MinScore: 1.5, QuotedWeight: 0.3, SubjectWeight: 1.5,
 			Model: "embedded", RuleWeight: 0.5, SensitiveFloor: 0.2},
 		Audit:    Audit{Retention: Duration{30 * 24 * time.Hour}},
+		Web:      Web{Listen: "127.0.0.1:8025", SessionTTL: Duration{8 * time.Hour}},
 		Approval: Approval{TokenTTL: Duration{72 * time.Hour}, NoticeInterval: Duration{15 * time.Minute}},
 		LLM:      LLM{Mode: "never", Timeout: Duration{20 * time.Second}, MinConfidence: 0.7, MaxChars: 6000},
 	}
@@ -179,6 +180,19 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 
 	if p := c.ReplyPattern(); strings.Count(p, "{token}") != 1 || !strings.Contains(p, "@") || strings.Index(p, "{token}") > strings.Index(p, "@") {
 		bad("approval.reply_address", "approval.reply_address %q must be an address with {token} in its local part, like suporte+{token}@example.pt", c.Approval.ReplyAddress)
+	}
+	if c.Web.Listen != "" {
+		host, _, err := net.SplitHostPort(c.Web.Listen)
+		if err != nil {
+			bad("web.listen", "web.listen %q must be host:port, like 127.0.0.1:8025", c.Web.Listen)
+		} else if !isLoopback(host) && (c.Web.TLSCert == "" || c.Web.TLSKey == "") {
+			bad("web.listen", "web.listen %q is not a loopback address: set web.tls_cert and web.tls_key, or listen on 127.0.0.1", c.Web.Listen)
+		}
+	}
+	for i, au := range c.Web.Auditors {
+		if au.Name == "" || !(strings.HasPrefix(au.PasswordHash, "$2") || strings.HasPrefix(au.PasswordHash, "$argon2id$")) {
+			bad(fmt.Sprintf("web.auditor.%d", i), "auditor %q needs a name and a bcrypt or argon2id password_hash (see triagem hash-password)", au.Name)
+		}
 	}
 	if c.Audit.Retention.Duration < time.Hour {
 		bad("audit.retention", "audit.retention must be at least 1h (the default is 720h, 30 days)")

@@ -35,6 +35,7 @@ type Evaluator struct {
 
 	allowed   map[string]bool
 	screenEnv screen.Env
+	llm       *llm.Client
 	limits    parse.Limits
 }
 
@@ -49,9 +50,9 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 		return nil, err
 	}
 	router := route.New(cfg, cls)
+	var client *llm.Client
 	if cfg.LLM.Mode != "never" {
-		client, err := llm.New(cfg)
-		if err != nil {
+		if client, err = llm.New(cfg); err != nil {
 			return nil, err
 		}
 		router.UseLLM(client)
@@ -59,6 +60,7 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 	return &Evaluator{
 		Cfg:      cfg,
 		Router:   router,
+		llm:      client,
 		Composer: route.NewComposer(cfg, tmpl),
 		allowed:  cfg.Recipients(),
 		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: config.AddressSet(cfg.Team.Agents...), Departments: cfg.Departments(),
@@ -82,6 +84,7 @@ type App struct {
 
 	hashKey    []byte
 	keys       approve.Keyring
+	health     health
 	wakeSender chan struct{}
 	wakeMover  chan struct{}
 }

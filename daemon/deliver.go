@@ -80,6 +80,11 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 	}
 	reply, sendErr := s.Send(ctx, o.EnvFrom, o.Rcpts, body)
 	body.Close()
+	if perm := (*send.Error)(nil); sendErr == nil || (errors.As(sendErr, &perm) && perm.Permanent) {
+		a.markSMTP(nil) // the server answered
+	} else if ctx.Err() == nil {
+		a.markSMTP(sendErr)
+	}
 	if sendErr == nil {
 		a.Log.Info("sent", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "message_id", o.MessageID, "reply", reply)
 		err := a.Store.Tx(context.WithoutCancel(ctx), func(tx *store.Tx) error {

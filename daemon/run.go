@@ -40,6 +40,7 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 		conns[i] = cn
 		n, err := a.intake(ctx, cn, in)
 		sum.Fetched += n
+		a.markInbox(in.Name, err)
 		if err != nil {
 			return sum, fmt.Errorf("inbox %s: %w", in.Name, err)
 		}
@@ -147,6 +148,7 @@ func (a *App) watch(ctx context.Context, in config.Inbox, wakeDecider, wakeMove 
 			return
 		}
 		failures++
+		a.markInbox(in.Name, err)
 		wait := reconnectDelay(failures)
 		a.Log.Warn("inbox connection lost: reconnecting", "inbox", in.Name, "error", err, "retry_in", wait.Round(time.Millisecond))
 		select {
@@ -168,6 +170,7 @@ func (a *App) session(ctx context.Context, in config.Inbox, wakeDecider, wakeMov
 		if err != nil {
 			return err
 		}
+		a.markInbox(in.Name, nil)
 		*failures = 0
 		if n > 0 {
 			kick(wakeDecider)

@@ -79,6 +79,7 @@ func newWorld(t *testing.T) *world {
 	cfg.Daemon.MessageIDDomain = "triagem-" + tag + ".example.test"
 	cfg.Daemon.PollInterval.Duration = time.Second
 	cfg.Daemon.LogLevel = "debug"
+	cfg.Web.Listen = "" // several daemons run one after another; the page is tested in web/
 	w := &world{t: t, stack: st, tag: tag, cfg: cfg, path: filepath.Join(dir, "config.toml"), inbox: inbox}
 	w.save()
 	return w

@@ -2,7 +2,8 @@
 # test.sh — the whole test suite, as CI runs it: unit tests, in-process integration tests,
 # and the end-to-end tests against a real Dovecot + Postfix on 127.0.0.1.
 #
-#   scripts/test.sh            everything (installs Debian's dovecot/postfix if missing: root)
+#   scripts/test.sh            everything (installs Debian's dovecot, postfix and chromium
+#                              if missing: root)
 #   scripts/test.sh -short     unit and in-process tests only; no real servers
 #
 # The real-stack tests read TRIAGEM_STACK (written by scripts/mailstack.sh). Under CI=true
@@ -19,6 +20,17 @@ go vet ./...
 if [ $short = 1 ]; then
   echo "== go test -short (no real mail servers)"
   exec go test -race -short -count=1 ./...
+fi
+
+# The auditors' page is tested in a real headless Chromium, from Debian's package.
+if ! command -v chromium >/dev/null; then
+  echo "== installing Debian's chromium (for the auditors' page test)"
+  if ! { apt-get install -y -qq --no-install-recommends chromium >/tmp/triagem-chromium-apt.log 2>&1 ||
+         { apt-get update -qq >>/tmp/triagem-chromium-apt.log 2>&1 &&
+           apt-get install -y -qq --no-install-recommends chromium >>/tmp/triagem-chromium-apt.log 2>&1; }; }; then
+    echo "could not install chromium; see /tmp/triagem-chromium-apt.log" >&2
+    exit 1
+  fi
 fi
 
 stack=$(mktemp -d /tmp/triagem-stack.XXXXXX)

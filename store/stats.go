@@ -112,3 +112,31 @@ func (s *Store) median(ctx context.Context, q string, args ...any) (time.Duratio
 	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
 	return time.Duration(v[len(v)/2]) * time.Millisecond, len(v), rows.Err()
 }
+
+// Counts are the totals /metrics reports.
+type Counts struct {
+	Events                map[string]int // per event type
+	Classified, Forwarded map[string]int // per category
+	Review, DraftsPending int
+	OutboxPending         int
+	OutboxOldest          int64 // created_at of the oldest pending row, unix ms (0: none)
+}
+
+// MetricCounts reads the totals for /metrics.
+func (s *Store) MetricCounts(ctx context.Context) (Counts, error) {
+	c := Counts{Events: map[string]int{}, Classified: map[string]int{}, Forwarded: map[string]int{}}
+	if err := s.countInto(ctx, c.Events, `SELECT type, count(*) FROM events GROUP BY type`); err != nil {
+		return c, err
+	}
+	if err := s.countInto(ctx, c.Classified, `SELECT category, count(*) FROM case_facts WHERE action IN ('forward', 'review') GROUP BY category`); err != nil {
+		return c, err
+	}
+	if err := s.countInto(ctx, c.Forwarded, `SELECT category, count(*) FROM case_facts WHERE action = 'forward' GROUP BY category`); err != nil {
+		return c, err
+	}
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM case_facts WHERE action = 'review'),
+		(SELECT count(*) FROM drafts WHERE state = 'pending'),
+		(SELECT count(*) FROM outbox WHERE state = 'pending'),
+		coalesce((SELECT min(created_at) FROM outbox WHERE state = 'pending'), 0)`).Scan(&c.Review, &c.DraftsPending, &c.OutboxPending, &c.OutboxOldest)
+	return c, err
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/demo"
 	"github.com/triagem/triagem/store"
+	"github.com/triagem/triagem/web"
 )
 
 func runDemo(ctx context.Context, out io.Writer, dir string) error { return demo.Run(ctx, out, dir) }
@@ -37,6 +38,22 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer app.Close()
 	if !*once {
+		if cfg.Web.Listen != "" {
+			srv, err := web.New(app)
+			if err != nil {
+				return err
+			}
+			// The page ends with ctx, like the daemon; its failure to listen is logged, not
+			// fatal: routing mail matters more than the auditors' page.
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if err := srv.Serve(ctx, cfg.Web.Listen); err != nil {
+					app.Log.Error("auditors' page stopped", "listen", cfg.Web.Listen, "error", err)
+				}
+			}()
+			defer func() { <-done }()
+		}
 		return app.Run(ctx)
 	}
 	sum, err := app.RunOnce(ctx)

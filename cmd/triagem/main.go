@@ -36,6 +36,8 @@ Usage:
                                              cases per category, destination and day; medians
   triagem case [--config F] REF | --nif N | --address A
                                              the whole story of a case; the cases of a person
+  triagem serve [--config F] [--listen A]    the auditors' page, /metrics and /healthz (read-only)
+  triagem hash-password < PASSWORD           an argon2id hash for [[web.auditor]]
   triagem purge [--config F] [--dry-run]     delete raw mail older than audit.retention
   triagem audit verify [--checkpoint F]      walk the event chain; name the first broken row
   triagem audit checkpoint [--out F]         sign the chain's head (Ed25519), to keep elsewhere
@@ -65,6 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdClassify(args[1:], stdout)
 	case "log":
 		err = cmdLog(ctx, args[1:], stdout)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "hash-password":
+		err = cmdHashPassword(os.Stdin, stdout)
 	case "purge":
 		err = cmdPurge(ctx, args[1:], stdout)
 	case "stats":
