@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,12 +55,30 @@ func TestAuditorInChromium(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("enter")),
 		chromedp.WaitVisible(chromedp.ID("events")))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.Contains(loc, "/login") {
+		t.Fatalf("still on the login page after logging in: %s", loc)
+	}
 
+	// waitURL waits for a click's navigation: the old page's elements are still there
+	// until the new page replaces them.
+	waitURL := func(part string) string {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			loc, err := chromedp.Run(ctx, chromedp.Location())
+			if err == nil && strings.Contains(loc, part) {
+				return loc
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the browser did not reach a URL with %q (at %s, %v)", part, loc, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	run("filter by category",
 		chromedp.SetValue(chromedp.ID("category"), "refund"),
-		chromedp.Click(chromedp.ID("apply")),
-		chromedp.WaitVisible(chromedp.ID("events")))
-	loc, _ := chromedp.Run(ctx, chromedp.Location())
+		chromedp.Click(chromedp.ID("apply")))
+	loc := waitURL("category=refund")
+	run("the filtered log", chromedp.WaitVisible(chromedp.ID("events")))
 	rows := eval(`String(document.querySelectorAll('#events tbody tr a[href^="/case/"]').length)`)
 	cats := eval(`[...document.querySelectorAll('#events tbody td:nth-child(5)')].map(td => (td.textContent.match(/category=(\w+)/) || [,''])[1]).filter(Boolean).join(',')`)
 	if !strings.Contains(loc, "category=refund") || rows == "0" {
@@ -71,12 +90,12 @@ func TestAuditorInChromium(t *testing.T) {
 		}
 	}
 
-	run("open a case",
-		chromedp.Click(chromedp.CSS(`#events tbody tr a[href^="/case/"]`)),
-		chromedp.WaitVisible(chromedp.ID("timeline")))
+	run("open a case", chromedp.Click(chromedp.CSS(`#events tbody tr a[href^="/case/"]`)))
+	waitURL("/case/TRG-")
+	run("the case page", chromedp.WaitVisible(chromedp.ID("timeline")))
 	title, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("case")))
-	if n := eval(`String(document.querySelectorAll('#timeline tbody tr').length)`); !strings.HasPrefix(title, "Caso TRG-") || n < "4" {
-		t.Errorf("case page: %q with %s events", title, n)
+	if n, _ := strconv.Atoi(eval(`String(document.querySelectorAll('#timeline tbody tr').length)`)); !strings.HasPrefix(title, "Caso TRG-") || n < 4 {
+		t.Errorf("case page: %q with %d events", title, n)
 	}
 
 	run("back to the filtered log", chromedp.Navigate(s.URL+"/?category=refund"), chromedp.WaitVisible(chromedp.ID("export")))
