@@ -90,12 +90,12 @@ func start(t *testing.T) *site {
 	return &site{URL: "http://" + l.Addr().String(), app: app}
 }
 
-func client(t *testing.T) *http.Client {
+func client(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+func get(t testing.TB, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -108,7 +108,7 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 
-func login(t *testing.T, s *site, c *http.Client, user, pass string) *http.Response {
+func login(t testing.TB, s *site, c *http.Client, user, pass string) *http.Response {
 	t.Helper()
 	_, page := get(t, c, s.URL+"/login")
 	m := csrfField.FindStringSubmatch(page)
