@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"golang.org/x/text/unicode/norm"
 	"io"
 	"mime"
 	"strings"
@@ -88,7 +89,10 @@ func Parse(raw []byte, lim Limits) (*Mail, error) {
 	w := walker{m: m, lim: lim}
 	var text textParts
 	w.walk(e, 0, &text)
-	m.Text = text.best()
+	// Composed form: "não" written with a combining tilde (NFD, as some Apple clients send)
+	// reads, matches and prints like any other "não".
+	m.Text = norm.NFC.String(text.best())
+	m.Subject = norm.NFC.String(m.Subject)
 	if len(m.Text) > lim.MaxTextBytes {
 		m.Text = truncateUTF8(m.Text, lim.MaxTextBytes)
 		m.Anomalies = append(m.Anomalies, fmt.Sprintf("text cut to %d bytes", lim.MaxTextBytes))
