@@ -129,6 +129,10 @@ type Approval struct {
 	TrustedAuthservID string `toml:"trusted_authserv_id"`
 	// AutoSend lists draft kinds sent without approval ("identify", "ack"). Default: none.
 	AutoSend []string `toml:"auto_send"`
+	// AutoSendCap automatic answers per customer per AutoSendPeriod; beyond it drafts wait
+	// for an agent (RFC 5230 style: never a reply storm to one address).
+	AutoSendCap    int      `toml:"auto_send_cap"`
+	AutoSendPeriod Duration `toml:"auto_send_period"`
 	// NoticeInterval: an agent is told of a refused reply at most this often.
 	NoticeInterval Duration `toml:"notice_interval"`
 }

@@ -37,10 +37,11 @@ func Default() Config {
 		},
 		Classify: Classify{Threshold: 0.6, MinScore: 1.5, QuotedWeight: 0.3, SubjectWeight: 1.5,
 			Model: "embedded", RuleWeight: 0.5, SensitiveFloor: 0.2},
-		Audit:    Audit{Retention: Duration{30 * 24 * time.Hour}},
-		Web:      Web{Listen: "127.0.0.1:8025", SessionTTL: Duration{8 * time.Hour}},
-		Approval: Approval{TokenTTL: Duration{72 * time.Hour}, NoticeInterval: Duration{15 * time.Minute}},
-		LLM:      LLM{Mode: "never", Timeout: Duration{20 * time.Second}, MinConfidence: 0.7, MaxChars: 6000},
+		Audit: Audit{Retention: Duration{30 * 24 * time.Hour}},
+		Web:   Web{Listen: "127.0.0.1:8025", SessionTTL: Duration{8 * time.Hour}},
+		Approval: Approval{TokenTTL: Duration{72 * time.Hour}, NoticeInterval: Duration{15 * time.Minute},
+			AutoSendCap: 1, AutoSendPeriod: Duration{24 * time.Hour}},
+		LLM: LLM{Mode: "never", Timeout: Duration{20 * time.Second}, MinConfidence: 0.7, MaxChars: 6000},
 	}
 }
 

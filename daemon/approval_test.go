@@ -365,6 +365,28 @@ func TestAutoSendIdentificationRequest(t *testing.T) {
 	if n != 1 || len(e.events(t, store.EvApproved)) != 1 {
 		t.Errorf("auto-send: %d mails to the customer, approved events %v", n, e.events(t, store.EvApproved))
 	}
+	// The same customer writes again the same day: no second automatic answer; the draft
+	// waits for an agent, and the cap is an alert.
+	again := bytes.Replace(raw, []byte("Message-ID: <"), []byte("Message-ID: <again-"), 1)
+	e.deliver(t, again)
+	n = 0
+	for _, d := range e.smtp.Deliveries() {
+		if strings.Contains(strings.Join(d.Rcpts, ","), "sofia") {
+			n++
+		}
+	}
+	if n != 1 || len(e.events(t, store.EvApproved)) != 1 {
+		t.Errorf("past the cap: %d mails to the customer", n)
+	}
+	alerts := 0
+	for _, ev := range e.events(t, store.EvAlert) {
+		if strings.Contains(ev.Data, "auto-send-cap") {
+			alerts++
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d auto-send-cap alerts", alerts)
+	}
 }
 
 // decodeQP undoes quoted-printable, which go-mail uses for non-ASCII text bodies.

@@ -70,7 +70,23 @@ func (a *App) queueDraft(tx *store.Tx, pd pendingDraft, state string) ([]*store.
 	if err != nil || !inserted {
 		return nil, err // decided before: its mails are queued already
 	}
-	if slices.Contains(a.Cfg.Approval.AutoSend, d.Kind) {
+	auto := slices.Contains(a.Cfg.Approval.AutoSend, d.Kind)
+	if auto {
+		// RFC 5230's rule for vacation replies: one automatic answer per sender per
+		// period. Past the cap, a person decides (the draft goes to the agents).
+		n, err := tx.AutoSentTo(d.Customer, tx.Now.Add(-a.Cfg.Approval.AutoSendPeriod.Duration))
+		if err != nil {
+			return nil, err
+		}
+		if n >= a.Cfg.Approval.AutoSendCap {
+			auto = false
+			if err := tx.Alert("auto-send-cap", fmt.Sprintf("%s: %d automatic answers to %s within %s; this one waits for an agent",
+				d.CaseRef, n, d.Customer, a.Cfg.Approval.AutoSendPeriod.Duration)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if auto {
 		o, err := a.queueAnswer(tx, &d, pd.text, state, d.Message)
 		if err != nil {
 			return nil, err

@@ -226,3 +226,12 @@ func (t *Tx) DecisionOf(message int64) (Decision, bool, error) {
 	}
 	return d, err == nil, err
 }
+
+// AutoSentTo counts the answers sent to customer without approval since t: the cap on
+// automatic replies per sender (RFC 5230's :days) is checked against it.
+func (t *Tx) AutoSentTo(customer string, since time.Time) (int, error) {
+	var n int
+	err := t.queryRow(`SELECT count(*) FROM drafts WHERE state = 'auto' AND lower(customer) = lower(?) AND created_at >= ?`,
+		customer, since.UnixMilli()).Scan(&n)
+	return n, err
+}
