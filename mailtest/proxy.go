@@ -1,0 +1,110 @@
+package mailtest
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Proxy forwards TCP connections to a server, and can turn into a black hole: bytes stop
+// flowing both ways and nothing is closed, as when a NAT or a firewall silently drops a
+// connection. Tests use it to prove that dead connections are noticed.
+type Proxy struct {
+	Addr string
+
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	hole   bool
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
+	closed chan struct{}
+}
+
+// StartProxy listens on 127.0.0.1 and forwards to target.
+func StartProxy(target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Addr: l.Addr().String(), l: l, target: target, conns: map[net.Conn]bool{}, closed: make(chan struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Blackhole starts (true) or ends (false) the silent drop.
+func (p *Proxy) Blackhole(on bool) {
+	p.mu.Lock()
+	p.hole = on
+	p.mu.Unlock()
+}
+
+func (p *Proxy) holed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hole
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[s] = true, true
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(s, c)
+		go p.pipe(c, s)
+	}
+}
+
+// pipe copies src to dst, holding the bytes while the proxy is a black hole.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for n > 0 && p.holed() {
+			select {
+			case <-p.closed:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				return
+			}
+			return
+		}
+	}
+}
+
+// Close stops the proxy and every connection through it.
+func (p *Proxy) Close() error {
+	close(p.closed)
+	err := p.l.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
