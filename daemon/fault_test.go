@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +102,153 @@ func TestBlackholedIDLEIsDetected(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Errorf("goroutines: %d before, %d after stopping\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// The SMTP connection drops after the final "." (the server has the message, triagem
+// never hears its 250): the message is sent again under the same Message-ID, and the
+// original is moved only after a 250 is recorded.
+func TestSMTPDropAfterDataResendsSameMessageID(t *testing.T) {
+	im, err := mailtest.StartIMAP(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	sm, err := mailtest.StartSMTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Close()
+	px, err := mailtest.StartProxy(sm.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	im.AddUser("suporte@example.test", "demo")
+	dir := t.TempDir()
+	cfg, err := demo.Config(dir, im.Addr, px.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SMTP.RetryBase.Duration = time.Millisecond
+	app, err := daemon.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	raw, _ := os.ReadFile("../demo/mails/08-fatura.eml")
+	im.Append("suporte@example.test", "INBOX", raw)
+	px.CutAfter([]byte("\r\n.\r\n"))
+	sum, err := app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Moved != 0 {
+		t.Fatalf("moved %d originals without a recorded 250", sum.Moved)
+	}
+	if n, _ := mailtest.Count(im.Addr, "suporte@example.test", "demo", "INBOX"); n != 1 {
+		t.Fatalf("the original left the INBOX before its forward had a 250 (%d in INBOX)", n)
+	}
+	// The retry, on the next pass.
+	if _, err := app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, d := range sm.Deliveries() {
+		ids[string(header(d.Data, "Message-Id"))]++
+	}
+	repeated := 0
+	for id, n := range ids {
+		if n > 1 {
+			repeated++
+			if !strings.HasPrefix(id, "<forward.") && !strings.HasPrefix(id, "<draft.") {
+				t.Errorf("repeated %s", id)
+			}
+		}
+	}
+	if repeated != 1 {
+		t.Errorf("%d Message-IDs delivered more than once (%v); want exactly the cut one", repeated, ids)
+	}
+	if n, _ := mailtest.Count(im.Addr, "suporte@example.test", "demo", "Triagem/Processados"); n != 1 {
+		t.Errorf("after the 250, the original was not moved (%d in Processados)", n)
+	}
+}
+
+// Two instances whose departments are each other's inbox: a mail loop. Each forward is
+// Auto-Submitted and carries the X-Triagem marker, so the other instance ignores it on the
+// first hop, and says why in its log.
+func TestTwoInstancesDoNotLoop(t *testing.T) {
+	im, err := mailtest.StartIMAP(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	type inst struct {
+		app  *daemon.App
+		smtp *mailtest.SMTP
+		user string
+	}
+	mk := func(user, other string) inst {
+		sm, err := mailtest.StartSMTP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sm.Close() })
+		im.AddUser(user, "demo")
+		dir := t.TempDir()
+		cfg, err := demo.Config(dir, im.Addr, sm.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Inboxes[0].User = user
+		cfg.Daemon.MessageIDDomain = strings.Split(user, "@")[0] + ".triagem.example.test"
+		// Every department of this instance is the other instance's inbox.
+		for i := range cfg.Categories {
+			if len(cfg.Categories[i].To) > 0 {
+				cfg.Categories[i].To, cfg.Categories[i].Cc = []string{other}, nil
+			}
+		}
+		app, err := daemon.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { app.Close() })
+		return inst{app, sm, user}
+	}
+	a := mk("a@example.test", "b@example.test")
+	b := mk("b@example.test", "a@example.test")
+	raw, _ := os.ReadFile("../demo/mails/06-cobrado-duas-vezes.eml")
+	im.Append(a.user, "INBOX", raw)
+
+	// Carry each instance's mail to the other's inbox, as their mail servers would.
+	delivered := map[*mailtest.SMTP]int{}
+	hops := 0
+	for round := 0; round < 10; round++ {
+		moved := 0
+		for _, pair := range [][2]inst{{a, b}, {b, a}} {
+			from, to := pair[0], pair[1]
+			if _, err := from.app.RunOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ds := from.smtp.Deliveries()
+			for _, d := range ds[delivered[from.smtp]:] {
+				if d.Rcpts[0] == to.user {
+					im.Append(to.user, "INBOX", d.Data)
+					moved++
+				}
+			}
+			delivered[from.smtp] = len(ds)
+		}
+		if moved == 0 {
+			break
+		}
+		hops += moved
+	}
+	if hops > 2 {
+		t.Fatalf("the loop ran %d hops", hops)
+	}
+	evs, _ := b.app.Store.Events(context.Background(), store.Filter{Type: store.EvIgnored})
+	if len(evs) != 1 || !(strings.Contains(evs[0].Data, "loop marker") || strings.Contains(evs[0].Data, "Auto-Submitted")) {
+		t.Fatalf("instance b did not report the loop: %v", evs)
+	}
+	t.Logf("the loop stopped after %d hop(s): %s", hops, evs[0].Fields()["reason"])
 }

@@ -1,6 +1,7 @@
 package mailtest
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"sync"
@@ -17,6 +18,7 @@ type Proxy struct {
 	target string
 	mu     sync.Mutex
 	hole   bool
+	cut    []byte // once seen from a client, the connection is cut after passing it on
 	conns  map[net.Conn]bool
 	wg     sync.WaitGroup
 	closed chan struct{}
@@ -41,6 +43,24 @@ func (p *Proxy) Blackhole(on bool) {
 	p.mu.Unlock()
 }
 
+// CutAfter makes the next client that sends pattern lose its connection right after the
+// server got it, before any answer comes back: "the connection drops after the final '.'".
+func (p *Proxy) CutAfter(pattern []byte) {
+	p.mu.Lock()
+	p.cut = pattern
+	p.mu.Unlock()
+}
+
+func (p *Proxy) takeCut(b []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut != nil && bytes.Contains(b, p.cut) {
+		p.cut = nil
+		return true
+	}
+	return false
+}
+
 func (p *Proxy) holed() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -63,13 +83,13 @@ func (p *Proxy) accept() {
 		p.conns[c], p.conns[s] = true, true
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(s, c)
-		go p.pipe(c, s)
+		go p.pipe(s, c, true)
+		go p.pipe(c, s, false)
 	}
 }
 
 // pipe copies src to dst, holding the bytes while the proxy is a black hole.
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn, fromClient bool) {
 	defer p.wg.Done()
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
@@ -84,6 +104,11 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			if fromClient && p.takeCut(buf[:n]) {
+				src.Close()                        // the client never hears the answer …
+				time.Sleep(200 * time.Millisecond) // … which the server still gives
 				return
 			}
 		}
