@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
+
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/demo"
@@ -251,4 +253,70 @@ func TestTwoInstancesDoNotLoop(t *testing.T) {
 		t.Fatalf("instance b did not report the loop: %v", evs)
 	}
 	t.Logf("the loop stopped after %d hop(s): %s", hops, evs[0].Fields()["reason"])
+}
+
+// The watched folder is deleted and recreated (a new UIDVALIDITY) with the same mail in
+// it: triagem re-reads it, forwards nothing again, raises an alert, and deletes nothing.
+func TestUIDValidityChange(t *testing.T) {
+	e := startWith(t, func(c *config.Config) { c.Inboxes[0].Folder = "Suporte" })
+	cl := func() *imapclient.Client {
+		c, err := imapclient.DialInsecure(e.imap.Addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Login("suporte@example.test", "demo").Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := cl()
+	if err := c.Create("Suporte", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	mails := [][]byte{}
+	for _, n := range []string{"01-receita-nao-recebida", "06-cobrado-duas-vezes", "08-fatura"} {
+		raw, _ := os.ReadFile("../demo/mails/" + n + ".eml")
+		mails = append(mails, raw)
+		e.imap.Append("suporte@example.test", "Suporte", raw)
+	}
+	if _, err := e.app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sent := len(e.smtp.Deliveries())
+
+	// Recreate the folder: a new UIDVALIDITY, and the same mail restored into it.
+	c = cl()
+	if err := c.Delete("Suporte").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create("Suporte", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for _, raw := range mails {
+		e.imap.Append("suporte@example.test", "Suporte", raw)
+	}
+	sum, err := e.app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e.smtp.Deliveries()); got != sent {
+		t.Errorf("%d messages sent again after the UIDVALIDITY change", got-sent)
+	}
+	if sum.Fetched != 3 {
+		t.Errorf("fetched %d after the change, want the 3 restored mails re-read", sum.Fetched)
+	}
+	alerts := 0
+	for _, ev := range e.events(t, store.EvAlert) {
+		if strings.Contains(ev.Data, "uidvalidity-changed") {
+			alerts++
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d uidvalidity alerts", alerts)
+	}
+	if n, _ := mailtest.Count(e.imap.Addr, "suporte@example.test", "demo", "Triagem/Processados"); n != 6 {
+		t.Errorf("Processados holds %d, want the 3 first copies and the 3 restored ones: nothing deleted", n)
+	}
 }
