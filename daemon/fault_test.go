@@ -1,9 +1,12 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -319,4 +322,60 @@ func TestUIDValidityChange(t *testing.T) {
 	if n, _ := mailtest.Count(e.imap.Addr, "suporte@example.test", "demo", "Triagem/Processados"); n != 6 {
 		t.Errorf("Processados holds %d, want the 3 first copies and the 3 restored ones: nothing deleted", n)
 	}
+}
+
+// SMTP is down while a thousand mails arrive: everything queues on disk with bounded
+// memory, nothing is moved, and after recovery every message goes out, once.
+func TestLongSMTPOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a thousand mails: run without -short")
+	}
+	e := startWith(t, func(c *config.Config) { c.SMTP.MaxAttempts = 1000 })
+	sinkPort := e.app.Cfg.SMTP.Port
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	downPort := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there: connection refused, as when the server is down
+	e.app.Cfg.SMTP.Port = downPort
+
+	names := []string{"01-receita-nao-recebida", "03-apolice-valor", "06-cobrado-duas-vezes", "08-fatura", "16-videochamada"}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		raw, _ := os.ReadFile("../demo/mails/" + names[i%len(names)] + ".eml")
+		raw = bytes.Replace(raw, []byte("Message-ID: <"), []byte(fmt.Sprintf("Message-ID: <outage%d-", i)), 1)
+		e.imap.Append("suporte@example.test", "INBOX", raw)
+	}
+	var before, during runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sum, err := e.app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&during)
+	if sum.Decided != n || sum.Sent != 0 || sum.Moved != 0 {
+		t.Fatalf("while down: %+v", sum)
+	}
+	c, _ := e.app.Store.Counts(context.Background())
+	queued := c["outbox_pending"]
+	if queued != 2*n {
+		t.Fatalf("%d messages queued, want %d", queued, 2*n)
+	}
+	heap := int64(during.HeapInuse) >> 20
+	if heap > 200 {
+		t.Errorf("heap in use %d MB with %d queued messages: the queue must live on disk", heap, queued)
+	}
+	e.app.Cfg.SMTP.Port = sinkPort
+	sum, err = e.app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, d := range e.smtp.Deliveries() {
+		ids[string(header(d.Data, "Message-Id"))]++
+	}
+	if len(e.smtp.Deliveries()) != 2*n || len(ids) != 2*n || sum.Moved != n {
+		t.Errorf("after recovery: %d deliveries, %d distinct, %d moved (%+v)", len(e.smtp.Deliveries()), len(ids), sum.Moved, sum)
+	}
+	t.Logf("%d mails during the outage: %d messages queued, heap in use %d MB; all delivered once after recovery", n, queued, heap)
 }
