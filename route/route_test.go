@@ -178,3 +178,25 @@ func header(raw []byte, name string) string {
 	}
 	return ""
 }
+
+// Loop guard on what triagem sends: every message carries the marker; everything it sends on
+// its own also says Auto-Submitted and asks robots not to answer; an approved answer to a
+// customer is a person's, so it does not.
+func TestLoopGuardHeaders(t *testing.T) {
+	cfg, _ := config.Parse("embedded", triagem.DefaultConfig)
+	tmpl, _ := templates.Load("pt-PT")
+	comp := route.NewComposer(cfg, tmpl)
+	draft, _ := comp.DraftMail(route.DraftSpec{ID: 1, CaseRef: "TRG-LOOP2345", Customer: "c@x.pt", Category: "tech", Expires: time.Now()}, "a@x.pt", "s+t@x.pt")
+	notice, _ := comp.Notice("TRG-LOOP2345", "a@x.pt", "motivo", "", "a@x.pt", "assunto", "1")
+	answer, _ := comp.Answer(route.AnswerSpec{DraftID: 1, CaseRef: "TRG-LOOP2345", Customer: "c@x.pt", Subject: "Re: x", Text: "ok"})
+	for name, m := range map[string]route.Outgoing{"draft": draft, "notice": notice} {
+		for _, h := range []string{"X-Triagem", "Auto-Submitted", "X-Auto-Response-Suppress"} {
+			if header(m.Raw, h) == "" {
+				t.Errorf("%s lacks %s", name, h)
+			}
+		}
+	}
+	if header(answer.Raw, "X-Triagem") == "" || header(answer.Raw, "Auto-Submitted") != "" {
+		t.Errorf("answer headers: marker %q, Auto-Submitted %q", header(answer.Raw, "X-Triagem"), header(answer.Raw, "Auto-Submitted"))
+	}
+}

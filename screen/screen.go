@@ -44,7 +44,7 @@ type Env struct {
 }
 
 var (
-	robotLocal = regexp.MustCompile(`^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|bounce[-+].*|.*-bounces?|auto[-_.]?reply|autoresponder|notifications?)$`)
+	robotLocal = regexp.MustCompile(`^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?([-+=].*)?|.*-bounces?|auto[-_.]?reply|autoresponder|notifications?)$`)
 	// Subjects that autoresponders use when they set no header at all.
 	robotSubject = regexp.MustCompile(`(?i)^\s*(out of (the )?office|aus(ê|e)ncia|ausente|fora do escrit[óo]rio|resposta autom[áa]tica|automatic reply|auto(matic)?[- ]?reply|r[ée]ponse automatique|respuesta autom[áa]tica|undeliverable|undelivered mail|delivery status notification|mail delivery (failed|failure|system)|returned mail|failure notice|n[ãa]o entregue|read:|lida:|le[íi]do:)`)
 )
