@@ -18,7 +18,8 @@ type Proxy struct {
 	target string
 	mu     sync.Mutex
 	hole   bool
-	cut    []byte // once seen from a client, the connection is cut after passing it on
+	cut    []byte       // once seen from a client, the connection is cut after passing it on
+	sent   bytes.Buffer // everything clients sent, for tests that check the commands
 	conns  map[net.Conn]bool
 	wg     sync.WaitGroup
 	closed chan struct{}
@@ -102,6 +103,11 @@ func (p *Proxy) pipe(dst, src net.Conn, fromClient bool) {
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
+		if n > 0 && fromClient {
+			p.mu.Lock()
+			p.sent.Write(buf[:n])
+			p.mu.Unlock()
+		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -119,6 +125,13 @@ func (p *Proxy) pipe(dst, src net.Conn, fromClient bool) {
 			return
 		}
 	}
+}
+
+// Sent is everything clients have sent through the proxy so far.
+func (p *Proxy) Sent() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]byte(nil), p.sent.Bytes()...)
 }
 
 // Close stops the proxy and every connection through it.

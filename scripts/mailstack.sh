@@ -49,7 +49,9 @@ write_dovecot_conf() {
 base_dir = $dir/run/dovecot
 state_dir = $dir/state
 protocols = imap lmtp
-listen = 127.0.0.1
+# 127.0.0.2 is the same server with MOVE and UIDPLUS hidden, 127.0.0.3 with MOVE hidden:
+# for the tests of the move fallbacks.
+listen = 127.0.0.1, 127.0.0.2, 127.0.0.3
 # Plus-addressing: suporte+TOKEN@ is delivered to suporte@ (the reply address of drafts).
 recipient_delimiter = +
 ssl = no
@@ -76,7 +78,7 @@ namespace inbox {
 }
 service imap-login {
   inet_listener imap {
-    address = 127.0.0.1
+    address = 127.0.0.1, 127.0.0.2, 127.0.0.3
     port = $IMAP_PORT
   }
   inet_listener imaps {
@@ -95,6 +97,16 @@ protocol imap {
 }
 protocol lmtp {
   postmaster_address = postmaster@$DOMAIN
+}
+local 127.0.0.2 {
+  protocol imap {
+    imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT LITERAL+ NAMESPACE CHILDREN ESEARCH
+  }
+}
+local 127.0.0.3 {
+  protocol imap {
+    imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT LITERAL+ NAMESPACE CHILDREN ESEARCH UIDPLUS
+  }
 }
 EOF
 }

@@ -1,0 +1,214 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/triagem/triagem"
+	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/daemon"
+	"github.com/triagem/triagem/mailtest"
+	"github.com/triagem/triagem/store"
+)
+
+// realApp is a daemon on the real Dovecot + Postfix, reaching IMAP at imapAddr (a proxy,
+// or the 127.0.0.2 listener that hides MOVE and UIDPLUS).
+func realApp(t *testing.T, st *mailtest.Stack, imapAddr string, mod func(*config.Config)) (*daemon.App, string) {
+	t.Helper()
+	tag := fmt.Sprintf("d%d", rand.IntN(1_000_000))
+	cfg, err := config.Parse("embedded", triagem.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RewriteAddresses(func(local, _ string) string { return local + "-" + tag + "@" + st.Domain })
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "imap.pass")
+	os.WriteFile(pw, []byte(st.Password), 0o600)
+	inbox := "support-" + tag + "@" + st.Domain
+	host, port := hostPort(t, imapAddr)
+	cfg.Inboxes = []config.Inbox{{Name: "support", Host: host, Port: port, TLS: "plain", User: inbox, Folder: "INBOX",
+		Credentials: config.Credentials{PasswordFile: pw}}}
+	shost, sport := hostPort(t, st.SMTPAddr)
+	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.User, cfg.SMTP.Credentials = shost, sport, "plain", "", config.Credentials{}
+	cfg.Daemon.StateDir = dir
+	cfg.Daemon.MessageIDDomain = "triagem-" + tag + ".example.test"
+	cfg.Web.Listen = ""
+	if mod != nil {
+		mod(cfg)
+	}
+	app, err := daemon.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app, inbox
+}
+
+func hostPort(t *testing.T, addr string) (string, int) {
+	i := strings.LastIndexByte(addr, ':')
+	var p int
+	fmt.Sscanf(addr[i+1:], "%d", &p)
+	return addr[:i], p
+}
+
+// Dovecot with MOVE hidden (its 127.0.0.3 listener: COPY + \Deleted + UID EXPUNGE), and
+// with MOVE and UIDPLUS hidden (127.0.0.2: COPY + a keyword). Routing still works, no plain
+// EXPUNGE is ever sent, and a message someone else flagged \Deleted survives.
+func TestRealDovecotWithoutMOVEAndUIDPLUS(t *testing.T) {
+	for _, c := range []struct{ host, how string }{{"127.0.0.3", "copy+uid-expunge"}, {"127.0.0.2", "copy+keyword"}} {
+		t.Run(c.how, func(t *testing.T) { realFallback(t, c.host, c.how) })
+	}
+}
+
+func realFallback(t *testing.T, host, wantHow string) {
+	st := mailtest.RealStack(t)
+	_, port := hostPort(t, st.IMAPAddr)
+	px, err := mailtest.StartProxy(fmt.Sprintf("%s:%d", host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	app, inbox := realApp(t, st, px.Addr, nil)
+	// Another client's message, flagged \Deleted and not yet expunged by its owner, from
+	// before triagem's checkpoint: triagem must leave it exactly as it is.
+	c, err := imapclient.DialInsecure(st.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(inbox, st.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	foreign := []byte("From: someone@example.test\r\nSubject: foreign\r\nMessage-ID: <foreign@x.example.test>\r\n\r\nnot ours\r\n")
+	ap := c.Append("INBOX", int64(len(foreign)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDeleted}})
+	ap.Write(foreign)
+	ap.Close()
+	if _, err := ap.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Store.Tx(context.Background(), func(tx *store.Tx) error {
+		return tx.SetCheckpoint("support", "INBOX", sel.UIDValidity, uint32(sel.UIDNext)-1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"01-receita-nao-recebida", "06-cobrado-duas-vezes", "08-fatura"} {
+		raw, _ := os.ReadFile("../demo/mails/" + n + ".eml")
+		if err := st.Append(inbox, "INBOX", raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	sum, err := app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Fetched != 3 || sum.Moved != 3 || sum.Failed != 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	plain := regexp.MustCompile(`(?im)^\S+ EXPUNGE\b`)
+	if plain.Match(px.Sent()) {
+		t.Errorf("a plain EXPUNGE was sent:\n%s", px.Sent())
+	}
+	evs, _ := app.Store.Events(context.Background(), store.Filter{Type: store.EvMoved})
+	hows := map[string]int{}
+	for _, e := range evs {
+		hows[fmt.Sprint(e.Fields()["how"])]++
+	}
+	if hows[wantHow] == 0 || hows["move"] != 0 {
+		t.Errorf("moves without MOVE and UIDPLUS: %v", hows)
+	}
+	// The foreign message is still there, still flagged.
+	sel, err = c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	if sel.NumMessages > 0 {
+		msgs, err := c.Fetch(imap.SeqSetNum(1, sel.NumMessages), &imap.FetchOptions{Envelope: true, Flags: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Envelope != nil && m.Envelope.Subject == "foreign" {
+				for _, f := range m.Flags {
+					found = found || f == imap.FlagDeleted
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("the foreign \\Deleted message did not survive")
+	}
+	t.Logf("moves: %v; commands sent: no plain EXPUNGE; the foreign \\Deleted message survived", hows)
+}
+
+// The real Dovecot connection goes silent during IDLE: noticed within the keepalive bound,
+// and mail that arrived meanwhile is handled after the reconnect.
+func TestRealDovecotBlackholedIDLE(t *testing.T) {
+	st := mailtest.RealStack(t)
+	px, err := mailtest.StartProxy(st.IMAPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	const poll, timeout = 500 * time.Millisecond, 500 * time.Millisecond
+	app, inbox := realApp(t, st, px.Addr, func(c *config.Config) {
+		c.Daemon.PollInterval.Duration, c.Daemon.IMAPTimeout.Duration = poll, timeout
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	decided := func(n int, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < within {
+			c, _ := app.Store.Counts(context.Background())
+			if c[store.StateDone]+c[store.StateDecided] >= n {
+				return time.Since(start)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("%d mails not decided within %v", n, within)
+		return 0
+	}
+	raw, _ := os.ReadFile("../demo/mails/01-receita-nao-recebida.eml")
+	st.Deliver("c@"+st.Domain, inbox, raw)
+	pushed := decided(1, 20*time.Second)
+	px.Blackhole(true)
+	holeAt := time.Now()
+	var noticed time.Duration
+	for noticed == 0 && time.Since(holeAt) < 15*time.Second {
+		if h := app.Health(time.Now()); h.Inboxes["support"].ErrAt.After(holeAt) {
+			noticed = time.Since(holeAt)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	bound := poll + timeout + 300*time.Millisecond
+	if noticed == 0 || noticed > bound {
+		t.Fatalf("the silent connection was noticed after %v (bound %v)", noticed, bound)
+	}
+	raw2, _ := os.ReadFile("../demo/mails/08-fatura.eml")
+	st.Deliver("c@"+st.Domain, inbox, raw2)
+	time.Sleep(500 * time.Millisecond)
+	px.Blackhole(false)
+	after := decided(2, 20*time.Second)
+	t.Logf("first mail decided %v after delivery; silence noticed after %v (bound %v); the mail that came meanwhile was decided %v after the network came back",
+		pushed.Round(time.Millisecond), noticed.Round(time.Millisecond), bound, after.Round(time.Millisecond))
+}
