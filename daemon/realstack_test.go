@@ -212,3 +212,103 @@ func TestRealDovecotBlackholedIDLE(t *testing.T) {
 	t.Logf("first mail decided %v after delivery; silence noticed after %v (bound %v); the mail that came meanwhile was decided %v after the network came back",
 		pushed.Round(time.Millisecond), noticed.Round(time.Millisecond), bound, after.Round(time.Millisecond))
 }
+
+// Real Postfix behind the proxy: the connection is cut after the final "." (Postfix has
+// queued the forward; triagem never hears the 250). The forward is sent again under its
+// Message-ID, and the original moves only after a recorded 250.
+func TestRealPostfixCutAfterDot(t *testing.T) {
+	st := mailtest.RealStack(t)
+	px, err := mailtest.StartProxy(st.SMTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) {
+		c.SMTP.Host, c.SMTP.Port = hostPort(t, px.Addr)
+		c.SMTP.RetryBase.Duration = time.Millisecond
+	})
+	raw, _ := os.ReadFile("../demo/mails/06-cobrado-duas-vezes.eml")
+	if err := st.Append(inbox, "INBOX", raw); err != nil {
+		t.Fatal(err)
+	}
+	px.CutAfter([]byte("\r\n.\r\n"))
+	sum, err := app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Moved != 0 {
+		t.Fatalf("moved before a 250: %+v", sum)
+	}
+	if _, err := app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dept := app.Cfg.Category("refund").To[0] // medico.online-TAG@…
+	var got [][]byte
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got, _ = st.Messages(dept, "INBOX"); len(got) >= 2 {
+			break
+		}
+	}
+	ids := map[string]bool{}
+	mid := regexp.MustCompile(`(?mi)^Message-Id:\s*(\S+)`)
+	for _, m := range got {
+		if x := mid.FindSubmatch(m); x != nil {
+			ids[string(x[1])] = true
+		}
+	}
+	if len(got) != 2 || len(ids) != 1 {
+		t.Errorf("the department got %d copies under %d Message-IDs, want 2 copies of one", len(got), len(ids))
+	}
+	if n, _ := st.Messages(inbox, "Triagem/Processados"); len(n) != 1 {
+		t.Errorf("the original was not moved after the 250 (%d in Processados)", len(n))
+	}
+}
+
+// The real folder is deleted and recreated with the same mail in it (a new UIDVALIDITY):
+// nothing is forwarded again, an alert is raised, and nothing is deleted.
+func TestRealDovecotUIDValidityChange(t *testing.T) {
+	st := mailtest.RealStack(t)
+	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) { c.Inboxes[0].Folder = "Suporte" })
+	c, err := imapclient.DialInsecure(st.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(inbox, st.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Create("Suporte", nil).Wait()
+	var mails [][]byte
+	for _, n := range []string{"01-receita-nao-recebida", "08-fatura"} {
+		raw, _ := os.ReadFile("../demo/mails/" + n + ".eml")
+		mails = append(mails, raw)
+		st.Append(inbox, "Suporte", raw)
+	}
+	if _, err := app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := app.Store.AllOutbox(context.Background())
+	if err := c.Delete("Suporte").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create("Suporte", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range mails {
+		st.Append(inbox, "Suporte", raw)
+	}
+	if _, err := app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := app.Store.AllOutbox(context.Background())
+	if len(after) != len(before) {
+		t.Errorf("%d messages queued again after the UIDVALIDITY change", len(after)-len(before))
+	}
+	evs, _ := app.Store.Events(context.Background(), store.Filter{Type: store.EvAlert})
+	if len(evs) != 1 || !strings.Contains(evs[0].Data, "uidvalidity-changed") {
+		t.Errorf("alerts: %v", evs)
+	}
+	if m, _ := st.Messages(inbox, "Triagem/Processados"); len(m) != 4 {
+		t.Errorf("Processados holds %d, want all 4 copies: nothing deleted", len(m))
+	}
+}
