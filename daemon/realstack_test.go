@@ -1,14 +1,17 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -171,10 +174,17 @@ func TestRealDovecotBlackholedIDLE(t *testing.T) {
 	app, inbox := realApp(t, st, px.Addr, func(c *config.Config) {
 		c.Daemon.PollInterval.Duration, c.Daemon.IMAPTimeout.Duration = poll, timeout
 	})
+	goroutines := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	}()
 	decided := func(n int, within time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
@@ -209,6 +219,14 @@ func TestRealDovecotBlackholedIDLE(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	px.Blackhole(false)
 	after := decided(2, 20*time.Second)
+	cancel()
+	<-done
+	stopped = true
+	px.Close()
+	time.Sleep(200 * time.Millisecond)
+	if n := runtime.NumGoroutine(); n > goroutines+2 {
+		t.Errorf("goroutines: %d before, %d after the daemon stopped", goroutines, n)
+	}
 	t.Logf("first mail decided %v after delivery; silence noticed after %v (bound %v); the mail that came meanwhile was decided %v after the network came back",
 		pushed.Round(time.Millisecond), noticed.Round(time.Millisecond), bound, after.Round(time.Millisecond))
 }
@@ -311,4 +329,175 @@ func TestRealDovecotUIDValidityChange(t *testing.T) {
 	if m, _ := st.Messages(inbox, "Triagem/Processados"); len(m) != 4 {
 		t.Errorf("Processados holds %d, want all 4 copies: nothing deleted", len(m))
 	}
+}
+
+// Real Postfix refuses a recipient permanently (550 5.1.1, the stack's bounce-me address):
+// the forward is parked, visible in the log with an alert, and the original stays in the
+// INBOX; the other outgoing mail of the case still goes.
+func TestRealPostfixPermanentFailureIsParked(t *testing.T) {
+	st := mailtest.RealStack(t)
+	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) {
+		c.Category("refund").To = []string{"bounce-me@" + st.Domain}
+	})
+	raw, _ := os.ReadFile("../demo/mails/06-cobrado-duas-vezes.eml")
+	if err := st.Append(inbox, "INBOX", raw); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, _ := app.Store.AllOutbox(context.Background())
+	parked := 0
+	for _, o := range ob {
+		if o.State == store.OutParked {
+			parked++
+			if !strings.HasPrefix(o.LastReply, "5") && !strings.Contains(o.LastReply, "550") {
+				t.Errorf("parked with reply %q", o.LastReply)
+			}
+		}
+	}
+	alerts, _ := app.Store.Events(context.Background(), store.Filter{Type: store.EvAlert})
+	failed, _ := app.Store.Events(context.Background(), store.Filter{Type: store.EvFailed})
+	if parked != 1 || len(alerts) != 1 || len(failed) != 1 || sum.Failed != 1 {
+		t.Errorf("parked %d, alerts %d, failed events %d, summary %+v", parked, len(alerts), len(failed), sum)
+	}
+	t.Logf("550 from Postfix: %s", ob[0].LastReply)
+}
+
+// The same mail reaches two watched inboxes (a customer wrote to both): forwarded once, by
+// Message-ID, and the second copy is logged as a duplicate.
+func TestRealDovecotSameMailInTwoInboxes(t *testing.T) {
+	st := mailtest.RealStack(t)
+	var second string
+	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) {
+		in := c.Inboxes[0]
+		in.Name, in.User = "other", "other-"+in.User
+		second = in.User
+		c.Inboxes = append(c.Inboxes, in)
+	})
+	raw, _ := os.ReadFile("../demo/mails/08-fatura.eml")
+	st.Deliver("c@"+st.Domain, inbox, raw)
+	st.Deliver("c@"+st.Domain, second, raw)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		a, _ := st.Messages(inbox, "INBOX")
+		b, _ := st.Messages(second, "INBOX")
+		if len(a) == 1 && len(b) == 1 {
+			break
+		}
+	}
+	if _, err := app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ob, _ := app.Store.AllOutbox(context.Background())
+	forwards := 0
+	for _, o := range ob {
+		if o.Kind == "forward" {
+			forwards++
+		}
+	}
+	dups, _ := app.Store.Events(context.Background(), store.Filter{Type: store.EvDuplicate})
+	if forwards != 1 || len(dups) != 1 {
+		t.Errorf("%d forwards and %d duplicate events for one mail in two inboxes", forwards, len(dups))
+	}
+}
+
+// Two instances on the real stack whose departments are each other's inbox: Postfix
+// carries each one's forward to the other, which ignores it on the first hop.
+func TestRealStackTwoInstancesDoNotLoop(t *testing.T) {
+	st := mailtest.RealStack(t)
+	var aInbox, bInbox string
+	pre := fmt.Sprintf("loop%d", rand.IntN(1_000_000))
+	aInbox, bInbox = pre+"-a@"+st.Domain, pre+"-b@"+st.Domain
+	point := func(self, other string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Inboxes[0].User = self
+			for i := range c.Categories {
+				if len(c.Categories[i].To) > 0 {
+					c.Categories[i].To, c.Categories[i].Cc = []string{other}, nil
+				}
+			}
+		}
+	}
+	a, _ := realApp(t, st, st.IMAPAddr, point(aInbox, bInbox))
+	b, _ := realApp(t, st, st.IMAPAddr, point(bInbox, aInbox))
+	raw, _ := os.ReadFile("../demo/mails/06-cobrado-duas-vezes.eml")
+	st.Deliver("c@"+st.Domain, aInbox, raw)
+	time.Sleep(500 * time.Millisecond)
+	hops := 0
+	for round := 0; round < 6; round++ {
+		sa, _ := a.RunOnce(context.Background())
+		time.Sleep(400 * time.Millisecond) // Postfix hands the forward to Dovecot
+		sb, _ := b.RunOnce(context.Background())
+		time.Sleep(400 * time.Millisecond)
+		hops += sa.Sent + sb.Sent
+		if sa.Fetched+sb.Fetched == 0 {
+			break
+		}
+	}
+	evs, _ := b.Store.Events(context.Background(), store.Filter{Type: store.EvIgnored})
+	aIgnored, _ := a.Store.Events(context.Background(), store.Filter{Type: store.EvIgnored})
+	if len(evs) != 1 || len(aIgnored) != 0 {
+		t.Errorf("b ignored %d, a ignored %d; want b to stop the loop at once", len(evs), len(aIgnored))
+	}
+	if hops > 3 {
+		t.Errorf("%d messages sent in all: the loop went on", hops)
+	}
+	if len(evs) == 1 {
+		t.Logf("stopped at the first hop: %s", evs[0].Fields()["reason"])
+	}
+}
+
+// Postfix is unreachable while mail arrives (CI: 200 mails; TRIAGEM_SOAK=1: 2,000): the
+// outbox grows on disk with little memory, nothing moves, and after recovery every
+// forward reaches the real department mailbox once.
+func TestRealStackLongSMTPOutage(t *testing.T) {
+	st := mailtest.RealStack(t)
+	n := 200
+	if os.Getenv("TRIAGEM_SOAK") != "" {
+		n = 2000
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	down := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) {
+		c.SMTP.Port = down
+		c.SMTP.MaxAttempts = 1000
+		c.Team.Agents = nil // forwards only: one message per mail
+	})
+	raw, _ := os.ReadFile("../demo/mails/06-cobrado-duas-vezes.eml")
+	for i := 0; i < n; i++ {
+		r := bytes.Replace(raw, []byte("Message-ID: <"), []byte(fmt.Sprintf("Message-ID: <outage%d-", i)), 1)
+		if err := st.Append(inbox, "INBOX", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m runtime.MemStats
+	sum, err := app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	if sum.Decided != n || sum.Sent != 0 || sum.Moved != 0 {
+		t.Fatalf("while Postfix is down: %+v", sum)
+	}
+	app.Cfg.SMTP.Port = func() int { _, p := hostPort(t, st.SMTPAddr); return p }()
+	start := time.Now()
+	sum, err = app.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dept := app.Cfg.Category("refund").To[0]
+	var got [][]byte
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got, _ = st.Messages(dept, "INBOX"); len(got) >= n {
+			break
+		}
+	}
+	if len(got) != n || sum.Sent != n || sum.Moved != n {
+		t.Errorf("after recovery: %d forwards in the mailbox, summary %+v", len(got), sum)
+	}
+	t.Logf("%d mails while Postfix was down: %d queued, heap in use %d MB; after recovery all sent in %v and in the mailbox",
+		n, n, m.HeapInuse>>20, time.Since(start).Round(time.Millisecond))
 }
