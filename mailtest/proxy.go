@@ -23,6 +23,7 @@ type Proxy struct {
 	conns  map[net.Conn]bool
 	wg     sync.WaitGroup
 	closed chan struct{}
+	once   sync.Once
 }
 
 // StartProxy listens on 127.0.0.1 and forwards to target.
@@ -136,6 +137,12 @@ func (p *Proxy) Sent() []byte {
 
 // Close stops the proxy and every connection through it.
 func (p *Proxy) Close() error {
+	var err error
+	p.once.Do(func() { err = p.close() })
+	return err
+}
+
+func (p *Proxy) close() error {
 	close(p.closed)
 	err := p.l.Close()
 	p.mu.Lock()
