@@ -17,7 +17,7 @@ scripts/mailstack.sh start "$stack"
 export TRIAGEM_STACK="$stack/stack.env"
 
 echo "== fault injection, hostile input and security (in-process)"
-go test -count=1 -v ./daemon -run 'Blackhole|SMTPDrop|TwoInstances|UIDValidity|LongSMTP|Hostile|Secrets|Canary|Attacks|Temporary|SameMessageID|SameMail|MoveFallbacks' 2>&1 | grep -E '^(---|ok|FAIL)|_test.go'
+TRIAGEM_SOAK=1 go test -count=1 -v -timeout 30m ./daemon -run 'Blackhole|SMTPDrop|TwoInstances|UIDValidity|LongSMTP|Hostile|Secrets|Canary|Attacks|Temporary|SameMessageID|SameMail|MoveFallbacks|Real' 2>&1 | grep -E '^(---|ok|FAIL)|_test.go'
 go test -count=1 ./parse ./llm ./web ./screen
 
 echo "== real Dovecot + Postfix, with the SIGKILL soak"
