@@ -75,7 +75,10 @@ func (s *Sender) Send(ctx context.Context, envFrom string, rcpts []string, body 
 	if err := s.connect(ctx); err != nil {
 		return "", err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
+	// Cancelling closes this session's connection. Captured here: drop may clear s.conn
+	// while the callback runs.
+	conn := s.conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	reply, err := s.transaction(envFrom, rcpts, body)
 	if err != nil {
