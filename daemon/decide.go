@@ -35,6 +35,8 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 			done++
 		}
 		kick(a.wakeSender)
+		// A case with nothing to send (review, ignore) is ready to move at once.
+		kick(a.wakeMover)
 	}
 }
 

@@ -1,0 +1,262 @@
+// Package bench is the load harness of docs/PERFORMANCE.md: triagem against real Dovecot and
+// Postfix, with the stack's own ceiling measured in the same run. It runs only when asked:
+//
+//	scripts/bench.sh                 (starts the stack; BENCH_N=5000 for the full backlog)
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/smtp"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/triagem/triagem"
+	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/daemon"
+	"github.com/triagem/triagem/mailtest"
+	"github.com/triagem/triagem/store"
+)
+
+func enabled(t *testing.T) *mailtest.Stack {
+	if os.Getenv("TRIAGEM_BENCH") == "" {
+		t.Skip("the load harness runs with TRIAGEM_BENCH=1 (scripts/bench.sh); it is not a CI test")
+	}
+	return mailtest.RealStack(t)
+}
+
+func app(t *testing.T, st *mailtest.Stack, tag string, mod func(*config.Config)) (*daemon.App, string) {
+	cfg, err := config.Parse("embedded", triagem.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RewriteAddresses(func(local, _ string) string { return local + "-" + tag + "@" + st.Domain })
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte(st.Password), 0o600)
+	inbox := "support-" + tag + "@" + st.Domain
+	ih, ip := split(st.IMAPAddr)
+	sh, sp := split(st.SMTPAddr)
+	cfg.Inboxes = []config.Inbox{{Name: "support", Host: ih, Port: ip, TLS: "plain", User: inbox, Folder: "INBOX", Credentials: config.Credentials{PasswordFile: pw}}}
+	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.User, cfg.SMTP.Credentials = sh, sp, "plain", "", config.Credentials{}
+	cfg.Daemon.StateDir = dir
+	cfg.Daemon.MessageIDDomain = "bench-" + tag + ".example.test"
+	cfg.Web.Listen = ""
+	if mod != nil {
+		mod(cfg)
+	}
+	a, err := daemon.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, inbox
+}
+
+func split(addr string) (string, int) {
+	i := strings.LastIndexByte(addr, ':')
+	p, _ := strconv.Atoi(addr[i+1:])
+	return addr[:i], p
+}
+
+// corpus is n realistic customer mails of 5–50 KB: the demo's customer mails with a
+// scanned-document attachment of random size.
+func corpus(t *testing.T, n int) [][]byte {
+	files, _ := filepath.Glob("../demo/mails/*.eml")
+	sort.Strings(files)
+	var base [][]byte
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if !bytes.Contains(b, []byte("Auto-Submitted")) && !bytes.Contains(b, []byte("List-")) && !bytes.Contains(b, []byte("multipart/report")) {
+			base = append(base, b)
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	out := make([][]byte, n)
+	for i := range out {
+		b := base[i%len(base)]
+		head, body, _ := bytes.Cut(b, []byte("\r\n\r\n"))
+		head = bytes.Replace(head, []byte("Message-ID: <"), []byte(fmt.Sprintf("Message-ID: <bench%d-", i)), 1)
+		var ct []byte
+		var rest [][]byte
+		for _, l := range bytes.Split(head, []byte("\r\n")) {
+			if bytes.HasPrefix(bytes.ToLower(l), []byte("content-type:")) || bytes.HasPrefix(bytes.ToLower(l), []byte("content-transfer-encoding:")) || bytes.HasPrefix(bytes.ToLower(l), []byte("mime-version:")) {
+				ct = append(ct, append(l, '\r', '\n')...)
+				continue
+			}
+			rest = append(rest, l)
+		}
+		pad := make([]byte, 3_000+r.IntN(33_000))
+		for j := range pad {
+			pad[j] = byte(r.IntN(256))
+		}
+		var m bytes.Buffer
+		m.Write(bytes.Join(rest, []byte("\r\n")))
+		m.WriteString("\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"bench-b\"\r\n\r\n--bench-b\r\n")
+		m.Write(ct)
+		m.WriteString("\r\n")
+		m.Write(body)
+		m.WriteString("\r\n--bench-b\r\nContent-Type: application/pdf; name=\"scan.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+		enc := base64.StdEncoding.EncodeToString(pad)
+		for len(enc) > 76 {
+			m.WriteString(enc[:76] + "\r\n")
+			enc = enc[76:]
+		}
+		m.WriteString(enc + "\r\n--bench-b--\r\n")
+		out[i] = m.Bytes()
+	}
+	return out
+}
+
+func n() int {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_N")); err == nil && v > 0 {
+		return v
+	}
+	return 1000
+}
+
+// TestBacklog: N mails pre-loaded in the inbox; the time until every forward and draft has
+// a 250 and every original is moved, against a plain loop of the same number of SMTP
+// sends of the same sizes on one connection (triagem's sender uses one).
+func TestBacklog(t *testing.T) {
+	st := enabled(t)
+	N := n()
+	tag := fmt.Sprintf("bl%d", rand.IntN(1_000_000))
+	a, inbox := app(t, st, tag, nil)
+	mails := corpus(t, N)
+	total := 0
+	for _, m := range mails {
+		total += len(m)
+		if err := st.Append(inbox, "INBOX", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	sum, err := a.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if sum.Decided != N || sum.Moved != N {
+		t.Fatalf("summary %+v", sum)
+	}
+
+	// The ceiling: the same number of messages of the same sizes, sent in a plain loop on
+	// one connection, to the same department address.
+	outs, _ := a.Store.AllOutbox(context.Background())
+	c, err := smtp.Dial(st.SMTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Hello("bench.example.test")
+	cstart := time.Now()
+	for i, o := range outs {
+		raw, _ := os.ReadFile(filepath.Join(a.Cfg.Daemon.StateDir, "spool", o.Blob[:2], o.Blob))
+		if raw == nil {
+			raw = mails[i%len(mails)]
+		}
+		if err := c.Mail("ceiling@" + st.Domain); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt("ceiling-" + tag + "@" + st.Domain); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(raw)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ceiling := time.Since(cstart)
+	c.Quit()
+	perK := (took - ceiling) * 1000 / time.Duration(N)
+	fmt.Printf("BENCH backlog: %d mails (%d MB), %d messages sent\n", N, total>>20, len(outs))
+	fmt.Printf("BENCH   triagem run --once: %v (%.0f mails/s, %.0f messages/s)\n", took.Round(time.Millisecond), float64(N)/took.Seconds(), float64(len(outs))/took.Seconds())
+	fmt.Printf("BENCH   ceiling, plain SMTP loop of %d messages on 1 connection: %v (%.0f messages/s)\n", len(outs), ceiling.Round(time.Millisecond), float64(len(outs))/ceiling.Seconds())
+	fmt.Printf("BENCH   ratio triagem/ceiling: %.0f %%; triagem's own time beyond the ceiling: %v per 1,000 mails\n", 100*ceiling.Seconds()/took.Seconds(), perK.Round(time.Millisecond))
+}
+
+// TestPushLatency: mails arrive one at a time into an idle daemon (IDLE on Dovecot). From
+// the SMTP acceptance of the customer's mail to the 250 of its forward, and triagem's own
+// share: from recording the mail (after the IDLE notification and fetch) to the 250.
+func TestPushLatency(t *testing.T) {
+	st := enabled(t)
+	k := 50
+	if N := n(); N < 50 {
+		k = N
+	}
+	tag := fmt.Sprintf("pl%d", rand.IntN(1_000_000))
+	a, inbox := app(t, st, tag, func(c *config.Config) { c.Daemon.PollInterval.Duration = time.Minute })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(500 * time.Millisecond) // connected and idling
+	mails := corpus(t, k)
+	var e2e, own []time.Duration
+	for i, m := range mails {
+		accepted := time.Now()
+		if err := st.Deliver("c@"+st.Domain, inbox, m); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("bench%d-", i)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("mail %d: not handled within 20 s", i)
+			}
+			var rec *store.Event
+			recs, _ := a.Store.Events(context.Background(), store.Filter{Type: store.EvReceived, Limit: 5})
+			for _, r := range recs {
+				if strings.HasPrefix(fmt.Sprint(r.Fields()["message_id"]), want) {
+					rec = &r
+				}
+			}
+			if rec == nil {
+				continue
+			}
+			evs, _ := a.Store.Events(context.Background(), store.Filter{CaseRef: rec.CaseRef, Limit: 100})
+			var sent int64
+			moved := false
+			for _, ev := range evs {
+				if ev.Type == store.EvSent && ev.Fields()["kind"] == "forward" {
+					sent = ev.At
+				}
+				moved = moved || ev.Type == store.EvMoved || ev.Type == store.EvIgnored
+			}
+			if sent > 0 {
+				e2e = append(e2e, time.UnixMilli(sent).Sub(accepted))
+				own = append(own, time.Duration(sent-rec.At)*time.Millisecond)
+				break
+			}
+			if moved { // reviewed or ignored: nothing is forwarded, no sample
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	q := func(d []time.Duration, p float64) time.Duration {
+		s := append([]time.Duration(nil), d...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return s[min(len(s)-1, int(p*float64(len(s))))]
+	}
+	if len(e2e) == 0 {
+		t.Fatal("no forwarded mail to measure")
+	}
+	k = len(e2e)
+	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	fmt.Printf("BENCH push latency over %d mails: end to end p50 %v, p95 %v, p99 %v; triagem's own share p50 %v, p95 %v, p99 %v\n",
+		k, r(q(e2e, .5)), r(q(e2e, .95)), r(q(e2e, .99)), r(q(own, .5)), r(q(own, .95)), r(q(own, .99)))
+}
