@@ -26,17 +26,7 @@ import (
 // keepalive bound (poll_interval + imap_timeout); mail that arrived meanwhile is handled
 // after the reconnect, and no goroutine is left behind.
 func TestBlackholedIDLEIsDetected(t *testing.T) {
-	im, err := mailtest.StartIMAP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	sm, err := mailtest.StartSMTP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sm.Close()
-	im.AddUser("suporte@example.test", "demo")
+	im, sm := servers(t)
 	px, err := mailtest.StartProxy(im.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -60,19 +50,7 @@ func TestBlackholedIDLEIsDetected(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
 
-	decided := func(n int, within time.Duration) time.Duration {
-		t.Helper()
-		start := time.Now()
-		for time.Since(start) < within {
-			c, _ := app.Store.Counts(context.Background())
-			if c[store.StateDone]+c[store.StateDecided] >= n {
-				return time.Since(start)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("%d mails not decided within %v", n, within)
-		return 0
-	}
+	decided := func(n int, within time.Duration) time.Duration { return waitDecided(t, app, n, within) }
 	raw, _ := os.ReadFile("../demo/mails/01-receita-nao-recebida.eml")
 	im.Append("suporte@example.test", "INBOX", raw)
 	decided(1, 10*time.Second)
@@ -113,22 +91,12 @@ func TestBlackholedIDLEIsDetected(t *testing.T) {
 // never hears its 250): the message is sent again under the same Message-ID, and the
 // original is moved only after a 250 is recorded.
 func TestSMTPDropAfterDataResendsSameMessageID(t *testing.T) {
-	im, err := mailtest.StartIMAP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	sm, err := mailtest.StartSMTP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sm.Close()
+	im, sm := servers(t)
 	px, err := mailtest.StartProxy(sm.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer px.Close()
-	im.AddUser("suporte@example.test", "demo")
 	dir := t.TempDir()
 	cfg, err := demo.Config(dir, im.Addr, px.Addr)
 	if err != nil {
@@ -378,4 +346,36 @@ func TestLongSMTPOutage(t *testing.T) {
 		t.Errorf("after recovery: %d deliveries, %d distinct, %d moved (%+v)", len(e.smtp.Deliveries()), len(ids), sum.Moved, sum)
 	}
 	t.Logf("%d mails during the outage: %d messages queued, heap in use %d MB; all delivered once after recovery", n, queued, heap)
+}
+
+// waitDecided waits until n mails are decided and returns how long that took.
+func waitDecided(t *testing.T, app *daemon.App, n int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within {
+		c, _ := app.Store.Counts(context.Background())
+		if c[store.StateDone]+c[store.StateDecided] >= n {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%d mails not decided within %v", n, within)
+	return 0
+}
+
+// servers starts the in-process IMAP server (with the demo user) and SMTP sink.
+func servers(t *testing.T) (*mailtest.IMAP, *mailtest.SMTP) {
+	t.Helper()
+	im, err := mailtest.StartIMAP(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { im.Close() })
+	sm, err := mailtest.StartSMTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sm.Close() })
+	im.AddUser("suporte@example.test", "demo")
+	return im, sm
 }

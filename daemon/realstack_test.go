@@ -185,19 +185,7 @@ func TestRealDovecotBlackholedIDLE(t *testing.T) {
 			<-done
 		}
 	}()
-	decided := func(n int, within time.Duration) time.Duration {
-		t.Helper()
-		start := time.Now()
-		for time.Since(start) < within {
-			c, _ := app.Store.Counts(context.Background())
-			if c[store.StateDone]+c[store.StateDecided] >= n {
-				return time.Since(start)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("%d mails not decided within %v", n, within)
-		return 0
-	}
+	decided := func(n int, within time.Duration) time.Duration { return waitDecided(t, app, n, within) }
 	raw, _ := os.ReadFile("../demo/mails/01-receita-nao-recebida.eml")
 	st.Deliver("c@"+st.Domain, inbox, raw)
 	pushed := decided(1, 20*time.Second)

@@ -206,17 +206,9 @@ func cmdCheckConfig(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// summarize picks the fields a person reads first from an event's data.
-func summarize(e store.Event) string {
-	m := e.Fields()
-	var parts []string
-	for _, k := range []string{"category", "action", "confidence", "kind", "draft", "by", "to", "folder", "how", "reason", "reply", "detail", "from", "matched_by", "size"} {
-		if v, ok := m[k]; ok && v != "" && v != nil {
-			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
-		}
-	}
-	return strings.Join(parts, " ")
-}
+// summarize picks the fields a person reads first from an event's data (the web page
+// shows the same).
+func summarize(e store.Event) string { return web.Summarize(e) }
 
 // formatProbabilities lists the categories with at least 1 %, most likely first.
 func formatProbabilities(p map[string]float64) string {
