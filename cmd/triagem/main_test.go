@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,5 +310,57 @@ func TestAuditorsQuestions(t *testing.T) {
 	stats := ask("stats")
 	if !strings.Contains(stats, "review rate") || !strings.Contains(stats, "median time from arrival to forward") {
 		t.Errorf("stats:\n%s", stats)
+	}
+}
+
+func TestAuditCheckpointAndServe(t *testing.T) {
+	state := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "--state", state}, &out, &errb); code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errb.String())
+	}
+	cfg := filepath.Join(state, "config.toml")
+	cp := filepath.Join(t.TempDir(), "cp.json")
+	out.Reset()
+	if code := run(context.Background(), []string{"audit", "checkpoint", "--config", cfg, "--out", cp}, &out, &errb); code != 0 {
+		t.Fatalf("checkpoint: exit %d %s", code, errb.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"audit", "verify", "--config", cfg, "--checkpoint", cp}, &out, &errb); code != 0 || !strings.Contains(out.String(), "matches the checkpoint") {
+		t.Fatalf("verify against the checkpoint: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+
+	// serve answers /healthz and /metrics until its context ends.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var sout, serr bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--listen", addr}, &sout, &serr) }()
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exit %d: %s", code, serr.String())
+	}
+	if !strings.Contains(body, "triagem_mail_received_total 21") {
+		t.Errorf("/metrics from triagem serve:\n%s", body)
+	}
+
+	// hash-password refuses a short password.
+	if err := cmdHashPassword(strings.NewReader("short\n"), &out); err == nil {
+		t.Error("a 5-character password was hashed")
+	}
+	out.Reset()
+	if err := cmdHashPassword(strings.NewReader("a long enough password\n"), &out); err != nil || !strings.HasPrefix(out.String(), "$argon2id$") {
+		t.Errorf("hash-password: %v %q", err, out.String())
 	}
 }
