@@ -186,6 +186,8 @@ func TestBacklog(t *testing.T) {
 	fmt.Printf("BENCH backlog: %d mails (%d MB), %d messages sent\n", N, total>>20, len(outs))
 	fmt.Printf("BENCH   triagem run --once: %v (%.0f mails/s, %.0f messages/s)\n", took.Round(time.Millisecond), float64(N)/took.Seconds(), float64(len(outs))/took.Seconds())
 	fmt.Printf("BENCH   ceiling, plain SMTP loop of %d messages on 1 connection: %v (%.0f messages/s)\n", len(outs), ceiling.Round(time.Millisecond), float64(len(outs))/ceiling.Seconds())
+	fmt.Printf("BENCH   phases: fetch %v, decide %v, send %v, move %v\n", sum.FetchTime.Round(time.Millisecond),
+		sum.DecideTime.Round(time.Millisecond), sum.SendTime.Round(time.Millisecond), sum.MoveTime.Round(time.Millisecond))
 	fmt.Printf("BENCH   ratio triagem/ceiling: %.0f %%; triagem's own time beyond the ceiling: %v per 1,000 mails\n", 100*ceiling.Seconds()/took.Seconds(), perK.Round(time.Millisecond))
 }
 

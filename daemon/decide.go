@@ -25,14 +25,53 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 		if len(batch) == 0 {
 			return done, nil
 		}
+		// Decisions are prepared one by one (parsing, classifying, composing: no writes)
+		// and committed in groups: one fsync for up to groupCommit mails. Nothing is sent
+		// before its group commits, so a crash loses only undecided work, which is redone
+		// with the same Message-IDs.
+		var group []*prepared
+		flush := func() error {
+			if len(group) == 0 {
+				return nil
+			}
+			if err := a.commit(ctx, group); err != nil {
+				return err
+			}
+			done += len(group)
+			group = group[:0]
+			return nil
+		}
 		for _, m := range batch {
 			if err := ctx.Err(); err != nil {
 				return done, err
 			}
-			if err := a.decideOne(ctx, m); err != nil {
+			// A second copy of a case in the same group is only seen as one once the first
+			// is committed: commit first.
+			for _, g := range group {
+				if g.m.CaseKey == m.CaseKey {
+					if err := flush(); err != nil {
+						return done, err
+					}
+					break
+				}
+			}
+			p, err := a.prepare(ctx, m)
+			if err != nil {
 				return done, fmt.Errorf("decide %s: %w", m.CaseRef, err)
 			}
-			done++
+			if p == nil { // a reply, handled in its own transaction
+				done++
+				continue
+			}
+			group = append(group, p)
+			if len(group) == groupCommit {
+				if err := flush(); err != nil {
+					return done, err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return done, err
 		}
 		kick(a.wakeSender)
 		// A case with nothing to send (review, ignore) is ready to move at once.
@@ -57,7 +96,22 @@ func (a *Evaluator) Evaluate(ctx context.Context, raw []byte) (route.Decision, *
 	return a.Router.Decide(ctx, pm, v), pm
 }
 
-func (a *App) decideOne(ctx context.Context, m store.Message) error {
+// groupCommit is how many decisions share one transaction.
+const groupCommit = 32
+
+// prepared is a decision ready to be written: everything computed, nothing stored yet but
+// the spool blobs (content-addressed, so a redo writes the same files).
+type prepared struct {
+	m     store.Message
+	d     route.Decision
+	outs  []route.Outgoing
+	blobs []string
+	draft *pendingDraft
+}
+
+// prepare computes the decision on m. A reply to a draft or a forward is acted on at once
+// (its own transaction) and gives nil.
+func (a *App) prepare(ctx context.Context, m store.Message) (*prepared, error) {
 	var d route.Decision
 	var pm *parse.Mail
 	var raw []byte
@@ -68,14 +122,14 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 		var err error
 		raw, err = a.Spool.Get(m.Blob)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d, pm = a.Evaluate(ctx, raw)
 	}
 	// Replies to our drafts and forwards are not customer mail: they act on a case.
 	if pm != nil {
 		if handled, err := a.handleReply(ctx, m, pm, d); handled || err != nil {
-			return err
+			return nil, err
 		}
 	}
 
@@ -92,7 +146,7 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 			}
 			return err
 		}); err != nil {
-			return err
+			return nil, err
 		}
 		if dupOf != "" {
 			d = route.Decision{Action: route.Duplicate, Category: d.Category, Folder: a.Cfg.Folders.Processed,
@@ -102,11 +156,11 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 			cs := route.Case{Ref: m.CaseRef, Key: m.CaseKey, Received: time.UnixMilli(m.ReceivedAt), Raw: raw, Mail: pm}
 			outs, err = a.Composer.Compose(d, cs)
 			if err != nil {
-				return fmt.Errorf("compose: %w", err)
+				return nil, fmt.Errorf("compose: %w", err)
 			}
 			if d.Action == route.Forward {
 				if draft, err = a.customerDraft(m, d, cs); err != nil {
-					return fmt.Errorf("draft: %w", err)
+					return nil, fmt.Errorf("draft: %w", err)
 				}
 			}
 		}
@@ -114,7 +168,7 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 	for _, o := range outs {
 		for _, r := range o.Rcpts {
 			if !a.allowed[r] {
-				return fmt.Errorf("refusing to queue %s to %s: the configuration does not name that address", o.Kind, r)
+				return nil, fmt.Errorf("refusing to queue %s to %s: the configuration does not name that address", o.Kind, r)
 			}
 		}
 	}
@@ -122,54 +176,74 @@ func (a *App) decideOne(ctx context.Context, m store.Message) error {
 	for i, o := range outs {
 		sum, err := a.Spool.Put(o.Raw)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		blobs[i] = sum
 	}
+	return &prepared{m: m, d: d, outs: outs, blobs: blobs, draft: draft}, nil
+}
+
+// commit writes prepared decisions in one transaction: the decision rows, their events,
+// their outgoing mail and drafts, and the messages' new state.
+func (a *App) commit(ctx context.Context, group []*prepared) error {
 
 	state := store.OutPending
 	if a.Cfg.Daemon.DryRun {
 		state = store.OutDryRun
 	}
 	err := a.Store.Tx(ctx, func(tx *store.Tx) error {
-		trace, err := json.Marshal(a.storedTrace(d))
-		if err != nil {
-			return err
-		}
-		if err := tx.SaveDecision(store.Decision{Message: m.ID, Category: d.Category, Confidence: d.Confidence,
-			Action: d.Action, Customer: d.Customer, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified,
-			Disclaimer: d.Disclaimer, Trace: string(trace)}); err != nil {
-			return err
-		}
-		if err := a.logDecision(tx, &m, d); err != nil {
-			return err
-		}
-		for i, o := range outs {
-			om := &store.OutMessage{Message: m.ID, CaseRef: m.CaseRef, Kind: o.Kind, MessageID: o.MessageID,
-				EnvFrom: o.EnvFrom, Rcpts: o.Rcpts, Blob: blobs[i], State: state}
-			inserted, err := tx.Enqueue(om)
-			if err != nil {
-				return err
-			}
-			if inserted {
-				if err := tx.Queued(om, d.Category, o.TemplateHash); err != nil {
-					return err
-				}
-			}
-		}
-		if draft != nil {
-			if _, err := a.queueDraft(tx, *draft, state); err != nil {
+		for _, p := range group {
+			if err := a.write(tx, p, state); err != nil {
 				return err
 			}
 		}
-		return tx.Decide(m.ID, d.Action, d.Folder, firstReason(d))
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	a.Log.Info("decided", "case", m.CaseRef, "action", d.Action, "category", d.Category,
-		"confidence", d.Confidence, "to", d.To, "cc", d.Cc, "reason", firstReason(d))
+	for _, p := range group {
+		d := p.d
+		a.Log.Info("decided", "case", p.m.CaseRef, "action", d.Action, "category", d.Category,
+			"confidence", d.Confidence, "to", d.To, "cc", d.Cc, "reason", firstReason(d))
+	}
 	return nil
+}
+
+// write is one prepared decision's part of a commit.
+func (a *App) write(tx *store.Tx, p *prepared, state string) error {
+	m, d, outs, blobs, draft := p.m, p.d, p.outs, p.blobs, p.draft
+	trace, err := json.Marshal(a.storedTrace(d))
+	if err != nil {
+		return err
+	}
+	if err := tx.SaveDecision(store.Decision{Message: m.ID, Category: d.Category, Confidence: d.Confidence,
+		Action: d.Action, Customer: d.Customer, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified,
+		Disclaimer: d.Disclaimer, Trace: string(trace)}); err != nil {
+		return err
+	}
+	if err := a.logDecision(tx, &m, d); err != nil {
+		return err
+	}
+	for i, o := range outs {
+		om := &store.OutMessage{Message: m.ID, CaseRef: m.CaseRef, Kind: o.Kind, MessageID: o.MessageID,
+			EnvFrom: o.EnvFrom, Rcpts: o.Rcpts, Blob: blobs[i], State: state}
+		inserted, err := tx.Enqueue(om)
+		if err != nil {
+			return err
+		}
+		if inserted {
+			if err := tx.Queued(om, d.Category, o.TemplateHash); err != nil {
+				return err
+			}
+		}
+	}
+	if draft != nil {
+		if _, err := a.queueDraft(tx, *draft, state); err != nil {
+			return err
+		}
+	}
+	return tx.Decide(m.ID, d.Action, d.Folder, firstReason(d))
 }
 
 // sensitive reports whether a decision is, or might be, about a sensitive category: its

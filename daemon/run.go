@@ -18,12 +18,16 @@ type Summary struct {
 	Fetched, Decided, Sent, Failed, Moved int
 	// Pending is outgoing mail still waiting for a retry; its originals stay in the inbox.
 	Pending int
+	// How long each phase took: where a slow run spends its time.
+	FetchTime, DecideTime, SendTime, MoveTime time.Duration
 }
 
 // RunOnce drains every inbox and the outbox once, then returns: fetch everything new,
 // decide it, deliver every pending message once, and move what is done.
 func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 	var sum Summary
+	phase := time.Now()
+	lap := func(d *time.Duration) { *d, phase = time.Since(phase), time.Now() }
 	conns := make([]*mailbox.Conn, len(a.Cfg.Inboxes))
 	defer func() {
 		for _, cn := range conns {
@@ -45,8 +49,10 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 			return sum, fmt.Errorf("inbox %s: %w", in.Name, err)
 		}
 	}
+	lap(&sum.FetchTime)
 	n, err := a.ProcessPending(ctx)
 	sum.Decided = n
+	lap(&sum.DecideTime)
 	if err != nil {
 		return sum, err
 	}
@@ -63,6 +69,7 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 			return sum, err
 		}
 	}
+	lap(&sum.SendTime)
 	for i, in := range a.Cfg.Inboxes {
 		n, err := a.moveReady(ctx, conns[i], in)
 		sum.Moved += n
@@ -70,6 +77,7 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 			return sum, fmt.Errorf("inbox %s: %w", in.Name, err)
 		}
 	}
+	lap(&sum.MoveTime)
 	counts, err := a.Store.Counts(ctx)
 	if err != nil {
 		return sum, err
