@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/demo"
@@ -57,8 +58,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return app.Run(ctx)
 	}
 	sum, err := app.RunOnce(ctx)
-	fmt.Fprintf(stdout, "fetched %d, decided %d, sent %d, failed %d, moved %d, still pending %d\n",
-		sum.Fetched, sum.Decided, sum.Sent, sum.Failed, sum.Moved, sum.Pending)
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	fmt.Fprintf(stdout, "fetched %d, decided %d, sent %d, failed %d, moved %d, still pending %d (fetch %v, decide %v, send %v, move %v)\n",
+		sum.Fetched, sum.Decided, sum.Sent, sum.Failed, sum.Moved, sum.Pending, ms(sum.FetchTime), ms(sum.DecideTime), ms(sum.SendTime), ms(sum.MoveTime))
 	return err
 }
 
