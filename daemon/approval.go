@@ -194,7 +194,7 @@ func (a *App) resolve(ctx context.Context, m store.Message, pm *parse.Mail, dr *
 		}
 		var answer *store.OutMessage
 		if used && act != approve.Reject {
-			if answer, err = a.queueAnswer(tx, dr, final, state, m.ID); err != nil {
+			if answer, err = a.queueAnswer(tx, a.Spool, dr, final, state, m.ID); err != nil {
 				return err
 			}
 		}
@@ -279,7 +279,7 @@ func (a *App) refuse(ctx context.Context, m store.Message, pm *parse.Mail, from 
 				if err != nil {
 					return err
 				}
-				if _, err := a.enqueue(tx, m.ID, caseRef, notice, state, ""); err != nil {
+				if _, err := a.enqueue(tx, a.Spool, m.ID, caseRef, notice, state, ""); err != nil {
 					return err
 				}
 			}
@@ -378,7 +378,7 @@ func (a *App) handleDepartment(ctx context.Context, m store.Message, pm *parse.M
 		if err := tx.DepartmentAnswered(caseRef, &m, from, how); err != nil {
 			return err
 		}
-		if _, err := a.queueDraft(tx, pd, state); err != nil {
+		if _, err := a.queueDraft(tx, a.Spool, pd, state); err != nil {
 			return err
 		}
 		if err := a.saveReplyDecision(tx, m, dec.Category, actDepartment); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/triagem/triagem/parse"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/screen"
+	"github.com/triagem/triagem/spool"
 	"github.com/triagem/triagem/store"
 )
 
@@ -30,11 +31,13 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 		// before its group commits, so a crash loses only undecided work, which is redone
 		// with the same Message-IDs.
 		var group []*prepared
+		blobs := a.Spool.Batch()
 		flush := func() error {
 			if len(group) == 0 {
 				return nil
 			}
-			if err := a.commit(ctx, group); err != nil {
+			if err := a.commit(ctx, group, blobs); err != nil {
+				blobs.Discard()
 				return err
 			}
 			done += len(group)
@@ -55,8 +58,9 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 					break
 				}
 			}
-			p, err := a.prepare(ctx, m)
+			p, err := a.prepare(ctx, m, blobs)
 			if err != nil {
+				blobs.Discard()
 				return done, fmt.Errorf("decide %s: %w", m.CaseRef, err)
 			}
 			if p == nil { // a reply, handled in its own transaction
@@ -111,7 +115,7 @@ type prepared struct {
 
 // prepare computes the decision on m. A reply to a draft or a forward is acted on at once
 // (its own transaction) and gives nil.
-func (a *App) prepare(ctx context.Context, m store.Message) (*prepared, error) {
+func (a *App) prepare(ctx context.Context, m store.Message, w spool.Writer) (*prepared, error) {
 	var d route.Decision
 	var pm *parse.Mail
 	var raw []byte
@@ -174,7 +178,7 @@ func (a *App) prepare(ctx context.Context, m store.Message) (*prepared, error) {
 	}
 	blobs := make([]string, len(outs))
 	for i, o := range outs {
-		sum, err := a.Spool.Put(o.Raw)
+		sum, err := w.Put(o.Raw)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +189,9 @@ func (a *App) prepare(ctx context.Context, m store.Message) (*prepared, error) {
 
 // commit writes prepared decisions in one transaction: the decision rows, their events,
 // their outgoing mail and drafts, and the messages' new state.
-func (a *App) commit(ctx context.Context, group []*prepared) error {
+// The group's spool files become durable together, inside the transaction, just before
+// it commits: a row never names a blob that is not on disk.
+func (a *App) commit(ctx context.Context, group []*prepared, batch *spool.Batch) error {
 
 	state := store.OutPending
 	if a.Cfg.Daemon.DryRun {
@@ -193,11 +199,11 @@ func (a *App) commit(ctx context.Context, group []*prepared) error {
 	}
 	err := a.Store.Tx(ctx, func(tx *store.Tx) error {
 		for _, p := range group {
-			if err := a.write(tx, p, state); err != nil {
+			if err := a.write(tx, batch, p, state); err != nil {
 				return err
 			}
 		}
-		return nil
+		return batch.Sync()
 	})
 	if err != nil {
 		return err
@@ -211,7 +217,7 @@ func (a *App) commit(ctx context.Context, group []*prepared) error {
 }
 
 // write is one prepared decision's part of a commit.
-func (a *App) write(tx *store.Tx, p *prepared, state string) error {
+func (a *App) write(tx *store.Tx, w spool.Writer, p *prepared, state string) error {
 	m, d, outs, blobs, draft := p.m, p.d, p.outs, p.blobs, p.draft
 	trace, err := json.Marshal(a.storedTrace(d))
 	if err != nil {
@@ -239,7 +245,7 @@ func (a *App) write(tx *store.Tx, p *prepared, state string) error {
 		}
 	}
 	if draft != nil {
-		if _, err := a.queueDraft(tx, *draft, state); err != nil {
+		if _, err := a.queueDraft(tx, w, *draft, state); err != nil {
 			return err
 		}
 	}

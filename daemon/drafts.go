@@ -14,6 +14,7 @@ import (
 	"github.com/triagem/triagem/approve"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/route"
+	"github.com/triagem/triagem/spool"
 	"github.com/triagem/triagem/store"
 )
 
@@ -59,8 +60,8 @@ type pendingDraft struct {
 // queueDraft records a draft and, inside the same transaction, either one draft mail per
 // agent (each with its own single-use token) or, when approval.auto_send names its kind,
 // the answer itself. It returns the outbox rows it added.
-func (a *App) queueDraft(tx *store.Tx, pd pendingDraft, state string) ([]*store.OutMessage, error) {
-	textBlob, err := a.Spool.Put([]byte(pd.text))
+func (a *App) queueDraft(tx *store.Tx, w spool.Writer, pd pendingDraft, state string) ([]*store.OutMessage, error) {
+	textBlob, err := w.Put([]byte(pd.text))
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func (a *App) queueDraft(tx *store.Tx, pd pendingDraft, state string) ([]*store.
 		}
 	}
 	if auto {
-		o, err := a.queueAnswer(tx, &d, pd.text, state, d.Message)
+		o, err := a.queueAnswer(tx, w, &d, pd.text, state, d.Message)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +115,7 @@ func (a *App) queueDraft(tx *store.Tx, pd pendingDraft, state string) ([]*store.
 		if err != nil {
 			return nil, err
 		}
-		o, err := a.enqueue(tx, d.Message, d.CaseRef, mail, state, d.Category)
+		o, err := a.enqueue(tx, w, d.Message, d.CaseRef, mail, state, d.Category)
 		if err != nil {
 			return nil, err
 		}
@@ -128,13 +129,13 @@ func (a *App) queueDraft(tx *store.Tx, pd pendingDraft, state string) ([]*store.
 // queueAnswer adds the customer's answer for draft d with text to the outbox, as an
 // outgoing message of the mail that caused it (the approval), so that mail is not moved
 // before the answer has a 250.
-func (a *App) queueAnswer(tx *store.Tx, d *store.Draft, text, state string, message int64) (*store.OutMessage, error) {
+func (a *App) queueAnswer(tx *store.Tx, w spool.Writer, d *store.Draft, text, state string, message int64) (*store.OutMessage, error) {
 	mail, err := a.Composer.Answer(route.AnswerSpec{DraftID: d.ID, CaseRef: d.CaseRef, Customer: d.Customer, Subject: d.Subject,
 		InReplyTo: d.InReplyTo, Refs: d.Refs, Text: text})
 	if err != nil {
 		return nil, err
 	}
-	o, err := a.enqueue(tx, message, d.CaseRef, mail, state, d.Category)
+	o, err := a.enqueue(tx, w, message, d.CaseRef, mail, state, d.Category)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +147,8 @@ func (a *App) queueAnswer(tx *store.Tx, d *store.Draft, text, state string, mess
 
 // enqueue writes one outgoing message (its bytes to the spool, its row to the outbox) and
 // logs it; nil when a row with its Message-ID exists already.
-func (a *App) enqueue(tx *store.Tx, message int64, caseRef string, mail route.Outgoing, state, category string) (*store.OutMessage, error) {
-	blob, err := a.Spool.Put(mail.Raw)
+func (a *App) enqueue(tx *store.Tx, w spool.Writer, message int64, caseRef string, mail route.Outgoing, state, category string) (*store.OutMessage, error) {
+	blob, err := w.Put(mail.Raw)
 	if err != nil {
 		return nil, err
 	}

@@ -162,3 +162,96 @@ func (s *Spool) Remove(sum string) error {
 	}
 	return nil
 }
+
+// Writer stores a blob and returns its sum: the Spool itself (each blob durable at once),
+// or a Batch (durable at its Sync).
+type Writer interface {
+	Put(b []byte) (string, error)
+}
+
+// Batch writes blobs now and makes them durable together at Sync, before the database
+// commit that names them: one flush for a group of mails instead of one per blob. Until
+// Sync, a blob is only a temporary file, never under its sum, so a crash cannot leave a
+// name pointing at incomplete bytes. A Batch is not safe for concurrent use.
+type Batch struct {
+	s       *Spool
+	pending map[string]string // sum → temporary file
+}
+
+// Batch starts a batch of writes.
+func (s *Spool) Batch() *Batch { return &Batch{s: s, pending: map[string]string{}} }
+
+// Put writes b to a temporary file (no fsync yet) and returns its sum.
+func (b *Batch) Put(data []byte) (string, error) {
+	sum := Sum(data)
+	p, err := b.s.path(sum)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := b.pending[sum]; ok {
+		return sum, nil
+	}
+	if _, err := os.Stat(p); err == nil {
+		return sum, nil // already durable under its name
+	}
+	tmp, err := os.CreateTemp(b.s.dir, ".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("spool: write %s: %w", sum, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	b.pending[sum] = tmp.Name()
+	return sum, nil
+}
+
+// Sync makes every pending blob durable under its sum: the files are fsynced, renamed into
+// place, and the directories fsynced. After an error nothing may be committed that names
+// these blobs.
+func (b *Batch) Sync() error {
+	for _, tmp := range b.pending {
+		f, err := os.Open(tmp)
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("spool: sync: %w", err)
+		}
+	}
+	dirs := map[string]bool{}
+	for sum, tmp := range b.pending {
+		p, _ := b.s.path(sum)
+		dir := filepath.Dir(p)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		dirs[dir] = true
+	}
+	dirs[b.s.dir] = true // the temporary files' directory lost entries too
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	clear(b.pending)
+	return nil
+}
+
+// Discard removes the temporary files of a batch that will not be committed.
+func (b *Batch) Discard() {
+	for _, tmp := range b.pending {
+		os.Remove(tmp)
+	}
+	clear(b.pending)
+}
