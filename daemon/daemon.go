@@ -130,8 +130,9 @@ func Open(cfg *config.Config, log *slog.Logger) (*App, error) {
 func (a *App) Close() error { return a.Store.Close() }
 
 // HashNIF is the keyed hash under which a NIF is stored: auditors can search for a NIF
-// they type in, but the log never holds it.
+// they type in ("PT 123.456.789" is 123456789), but the log never holds it.
 func (a *App) HashNIF(nif string) string {
+	nif = normalizeNIF(nif)
 	if nif == "" {
 		return ""
 	}
@@ -157,7 +158,7 @@ func NIFHasher(cfg *config.Config) (func(nif string) string, error) {
 		return nil, err
 	}
 	a := &App{hashKey: key}
-	return func(nif string) string { return a.HashNIF(normalizeNIF(nif)) }, nil
+	return a.HashNIF, nil
 }
 
 // normalizeNIF drops spaces, dots, dashes and a PT prefix: "PT 123.456.789" is 123456789.

@@ -239,23 +239,13 @@ func (s *Server) filterOf(q url.Values) (store.Filter, error) {
 		f.Until = f.Until.AddDate(0, 0, 1) // a day given as "until" includes that day
 	}
 	if nif := strings.TrimSpace(q.Get("nif")); nif != "" {
-		f.NIFHash = s.app.HashNIF(digits(nif))
+		f.NIFHash = s.app.HashNIF(nif)
 	}
 	f.Limit, _ = strconv.Atoi(q.Get("limit"))
 	if f.Limit <= 0 || f.Limit > 5000 {
 		f.Limit = 200
 	}
 	return f, nil
-}
-
-func digits(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 func parseDate(s string) (time.Time, error) {

@@ -42,7 +42,7 @@ func cmdCase(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer app.Close()
 	if fs.NArg() == 0 {
-		rows, err := app.Store.CasesOfPerson(ctx, app.HashNIF(strings.Join(strings.Fields(strings.ReplaceAll(*nif, ".", "")), "")), *address)
+		rows, err := app.Store.CasesOfPerson(ctx, app.HashNIF(*nif), *address)
 		if err != nil {
 			return err
 		}
