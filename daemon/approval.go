@@ -165,10 +165,7 @@ func (a *App) handleApproval(ctx context.Context, m store.Message, pm *parse.Mai
 // resolve carries out an agent's decision: one conditional UPDATE of the draft and of its
 // token, the answer in the outbox, and the audit events, all in one transaction.
 func (a *App) resolve(ctx context.Context, m store.Message, pm *parse.Mail, dr *store.Draft, token, agent string, act approve.Action, final, proposed string) error {
-	state := store.OutPending
-	if a.Cfg.Daemon.DryRun {
-		state = store.OutDryRun
-	}
+	state := a.outState()
 	var finalBlob, diffBlob string
 	if act != approve.Reject {
 		var err error
@@ -250,10 +247,7 @@ func (a *App) refuse(ctx context.Context, m store.Message, pm *parse.Mail, from 
 		caseRef, draftID = r.draft.CaseRef, r.draft.ID
 	}
 	agent := strings.ToLower(from)
-	state := store.OutPending
-	if a.Cfg.Daemon.DryRun {
-		state = store.OutDryRun
-	}
+	state := a.outState()
 	outcome, folder := actRefused, a.Cfg.Folders.Review
 	if r.replay {
 		outcome, folder = actReplay, a.Cfg.Folders.Processed
@@ -370,10 +364,7 @@ func (a *App) handleDepartment(ctx context.Context, m store.Message, pm *parse.M
 		spec: route.DraftSpec{CaseRef: caseRef, Name: name, Customer: dec.Customer, Category: dec.Category, Subject: cpm.Subject,
 			Original: route.QuoteForAgent(pm), FromDepartment: from, Disclaimer: dec.Disclaimer},
 	}
-	state := store.OutPending
-	if a.Cfg.Daemon.DryRun {
-		state = store.OutDryRun
-	}
+	state := a.outState()
 	err = a.Store.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.DepartmentAnswered(caseRef, &m, from, how); err != nil {
 			return err

@@ -193,10 +193,7 @@ func (a *App) prepare(ctx context.Context, m store.Message, w spool.Writer) (*pr
 // it commits: a row never names a blob that is not on disk.
 func (a *App) commit(ctx context.Context, group []*prepared, batch *spool.Batch) error {
 
-	state := store.OutPending
-	if a.Cfg.Daemon.DryRun {
-		state = store.OutDryRun
-	}
+	state := a.outState()
 	err := a.Store.Tx(ctx, func(tx *store.Tx) error {
 		for _, p := range group {
 			if err := a.write(tx, batch, p, state); err != nil {

@@ -161,15 +161,19 @@ func (a *App) enqueue(tx *store.Tx, w spool.Writer, message int64, caseRef strin
 	return o, tx.Queued(o, category, mail.TemplateHash)
 }
 
+// outState is the state new outgoing mail is queued in: pending, or dry-run under
+// daemon.dry_run (kept for inspection, never sent).
+func (a *App) outState() string {
+	if a.Cfg.Daemon.DryRun {
+		return store.OutDryRun
+	}
+	return store.OutPending
+}
+
 // answerAllowed is the one exception to "only addresses the config names": the answer of
 // an approved (or auto-sent) draft, to the customer address stored with it.
 func (a *App) answerAllowed(d store.Draft, o store.OutMessage) bool {
-	switch d.State {
-	case store.DraftApproved, store.DraftEdited, store.DraftAuto:
-	default:
-		return false
-	}
-	return o.Kind == route.KindAnswer && len(o.Rcpts) == 1 && strings.EqualFold(o.Rcpts[0], d.Customer)
+	return d.Sent() && o.Kind == route.KindAnswer && len(o.Rcpts) == 1 && strings.EqualFold(o.Rcpts[0], d.Customer)
 }
 
 // replyTo is "Re: " + subject, unless it already starts with a reply prefix.

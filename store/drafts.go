@@ -18,6 +18,12 @@ const (
 	DraftAuto     = "auto" // sent without approval, as approval.auto_send allows
 )
 
+// Sent reports whether the draft's text was released to the customer: approved as is,
+// edited, or sent without approval by approval.auto_send.
+func (d Draft) Sent() bool {
+	return d.State == DraftApproved || d.State == DraftEdited || d.State == DraftAuto
+}
+
 // Draft is a customer-facing text waiting for an agent.
 type Draft struct {
 	ID           int64

@@ -360,7 +360,7 @@ func (s *Server) casePage(w http.ResponseWriter, r *http.Request, user string) {
 	var dv []draftView
 	for _, d := range drafts {
 		v := draftView{Draft: d}
-		if d.State == store.DraftApproved || d.State == store.DraftEdited || d.State == store.DraftAuto {
+		if d.Sent() {
 			if b, err := s.app.Spool.Get(d.FinalBlob); d.FinalBlob != "" && err == nil {
 				v.Sent = string(b)
 			} else {

@@ -91,8 +91,7 @@ func cmdCase(ctx context.Context, args []string, stdout io.Writer) error {
 			by = "nobody yet"
 		}
 		fmt.Fprintf(stdout, "  draft %d (%s, template %s %s): %s by %s\n", d.ID, d.Kind, d.Template, d.TemplateHash, d.State, by)
-		sent := d.State == store.DraftApproved || d.State == store.DraftEdited || d.State == store.DraftAuto
-		if !sent || !*texts {
+		if !d.Sent() || !*texts {
 			continue
 		}
 		if b, err := app.Spool.Get(d.FinalBlob); d.FinalBlob != "" && err == nil {
