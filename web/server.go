@@ -22,6 +22,7 @@ import (
 
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/metrics"
+	"github.com/triagem/triagem/parse"
 	"github.com/triagem/triagem/store"
 )
 
@@ -374,10 +375,14 @@ func (s *Server) casePage(w http.ResponseWriter, r *http.Request, user string) {
 		}
 		dv = append(dv, v)
 	}
+	// Only the subject is needed: parse, never re-decide (that would classify again, and
+	// could even ask the language model, on a page view).
 	subject := ""
-	if raw, err := s.app.Spool.Get(msgs[0].Blob); msgs[0].Blob != "" && err == nil {
-		if _, pm := s.app.Evaluate(r.Context(), raw); pm != nil && !s.sensitiveCase(msgs[0].Category) {
-			subject = pm.Subject
+	if msgs[0].Blob != "" && !s.sensitiveCase(msgs[0].Category) {
+		if raw, err := s.app.Spool.Get(msgs[0].Blob); err == nil {
+			if pm, err := parse.Parse(raw, daemon.ParseLimits(s.app.Cfg)); err == nil {
+				subject = pm.Subject
+			}
 		}
 	}
 	s.render(w, "case.html", map[string]any{"User": user, "CSRF": s.csrf.token(s.nonce(w, r)), "Ref": ref, "First": msgs[0],

@@ -92,9 +92,18 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 
 // openStore opens the database of cfg's state_dir, which must exist already.
 func openStore(cfg *config.Config) (*store.Store, error) {
+	if err := requireState(cfg); err != nil {
+		return nil, err
+	}
+	return store.Open(filepath.Join(cfg.Daemon.StateDir, "triagem.db"))
+}
+
+// requireState fails unless cfg's state_dir holds a database: commands that read the log
+// must not start a new, empty one somewhere by mistake.
+func requireState(cfg *config.Config) error {
 	dbPath := filepath.Join(cfg.Daemon.StateDir, "triagem.db")
 	if _, err := os.Stat(dbPath); err != nil {
-		return nil, fmt.Errorf("no database at %s: has triagem run with this configuration?", dbPath)
+		return fmt.Errorf("no database at %s: has triagem run with this configuration?", dbPath)
 	}
-	return store.Open(dbPath)
+	return nil
 }

@@ -33,7 +33,7 @@ func cmdCase(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := openStore(cfg); err != nil {
+	if err := requireState(cfg); err != nil {
 		return err
 	}
 	app, err := daemon.Open(cfg, slog.New(slog.DiscardHandler))

@@ -31,7 +31,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Web.Listen == "" {
 		return errors.New("web.listen is empty: set it (e.g. 127.0.0.1:8025) or pass --listen")
 	}
-	if _, err := openStore(cfg); err != nil {
+	if err := requireState(cfg); err != nil {
 		return err
 	}
 	app, err := daemon.Open(cfg, newLogger(cfg.Daemon.LogLevel, stderr))
