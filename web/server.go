@@ -322,12 +322,14 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, _ string) {
 	cw.Write([]string{"seq", "time", "event", "case", "details", "data", "hash"})
 	for _, e := range evs {
 		cw.Write([]string{strconv.FormatInt(e.Seq, 10), time.UnixMilli(e.At).UTC().Format(time.RFC3339), e.Type, e.CaseRef,
-			csvSafe(Summarize(e)), csvSafe(e.Data), e.Hash})
+			CSVSafe(Summarize(e)), CSVSafe(e.Data), e.Hash})
 	}
 	cw.Flush()
 }
 
-func csvSafe(s string) string {
+// CSVSafe keeps a spreadsheet from running a cell as a formula (=, +, -, @): the CLI's
+// CSV and the page's export both use it.
+func CSVSafe(s string) string {
 	if s != "" && strings.ContainsRune("=+-@", rune(s[0])) {
 		return "'" + s
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/store"
+	"github.com/triagem/triagem/web"
 )
 
 // cmdLog prints the audit log, filtered, as a table, CSV or JSON lines.
@@ -100,7 +101,7 @@ func writeEvents(w io.Writer, format string, evs []store.Event) error {
 				return ""
 			}
 			cw.Write([]string{fmt.Sprint(e.Seq), time.UnixMilli(e.At).UTC().Format(time.RFC3339), e.Type, e.CaseRef, get("category"),
-				get("action"), get("to"), get("by"), get("reason"), summarize(e), csvSafe(e.Data), e.Hash})
+				get("action"), get("to"), get("by"), get("reason"), summarize(e), web.CSVSafe(e.Data), e.Hash})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -113,14 +114,6 @@ func writeEvents(w io.Writer, format string, evs []store.Event) error {
 		return tw.Flush()
 	}
 	return usageError{fmt.Errorf("--format %q: use table, csv or jsonl", format)}
-}
-
-// csvSafe keeps a spreadsheet from running a cell as a formula (=, +, -, @).
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // parseWhen reads "24h" (that long ago), "2025-03-01" or "2025-03-01T09:00[:00][Z]".
