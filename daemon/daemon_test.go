@@ -54,19 +54,7 @@ func start(t *testing.T) *env { return startWith(t, nil) }
 // startWith starts an instance whose config mod may change first.
 func startWith(t *testing.T, mod func(*config.Config)) *env {
 	t.Helper()
-	im, err := mailtest.StartIMAP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { im.Close() })
-	sm, err := mailtest.StartSMTP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sm.Close() })
-	if err := im.AddUser("suporte@example.test", "demo"); err != nil {
-		t.Fatal(err)
-	}
+	im, sm := servers(t)
 	dir := t.TempDir()
 	cfg, err := demo.Config(dir, im.Addr, sm.Addr)
 	if err != nil {

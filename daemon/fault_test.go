@@ -230,16 +230,7 @@ func TestTwoInstancesDoNotLoop(t *testing.T) {
 // it: triagem re-reads it, forwards nothing again, raises an alert, and deletes nothing.
 func TestUIDValidityChange(t *testing.T) {
 	e := startWith(t, func(c *config.Config) { c.Inboxes[0].Folder = "Suporte" })
-	cl := func() *imapclient.Client {
-		c, err := imapclient.DialInsecure(e.imap.Addr, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Login("suporte@example.test", "demo").Wait(); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	cl := func() *imapclient.Client { return imapLogin(t, e.imap.Addr, "suporte@example.test", "demo") }
 	c := cl()
 	if err := c.Create("Suporte", nil).Wait(); err != nil {
 		t.Fatal(err)
@@ -363,6 +354,20 @@ func waitDecided(t *testing.T, app *daemon.App, n int, within time.Duration) tim
 	return 0
 }
 
+// imapLogin is a plain IMAP client logged in as user, closed when the test ends.
+func imapLogin(t *testing.T, addr, user, password string) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // servers starts the in-process IMAP server (with the demo user) and SMTP sink.
 func servers(t *testing.T) (*mailtest.IMAP, *mailtest.SMTP) {
 	t.Helper()
@@ -376,6 +381,8 @@ func servers(t *testing.T) (*mailtest.IMAP, *mailtest.SMTP) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	im.AddUser("suporte@example.test", "demo")
+	if err := im.AddUser("suporte@example.test", "demo"); err != nil {
+		t.Fatal(err)
+	}
 	return im, sm
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/triagem/triagem"
 	"github.com/triagem/triagem/config"
@@ -86,14 +85,7 @@ func realFallback(t *testing.T, host, wantHow string) {
 	app, inbox := realApp(t, st, px.Addr, nil)
 	// Another client's message, flagged \Deleted and not yet expunged by its owner, from
 	// before triagem's checkpoint: triagem must leave it exactly as it is.
-	c, err := imapclient.DialInsecure(st.IMAPAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(inbox, st.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := imapLogin(t, st.IMAPAddr, inbox, st.Password)
 	foreign := []byte("From: someone@example.test\r\nSubject: foreign\r\nMessage-ID: <foreign@x.example.test>\r\n\r\nnot ours\r\n")
 	ap := c.Append("INBOX", int64(len(foreign)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDeleted}})
 	ap.Write(foreign)
@@ -275,14 +267,7 @@ func TestRealPostfixCutAfterDot(t *testing.T) {
 func TestRealDovecotUIDValidityChange(t *testing.T) {
 	st := mailtest.RealStack(t)
 	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) { c.Inboxes[0].Folder = "Suporte" })
-	c, err := imapclient.DialInsecure(st.IMAPAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(inbox, st.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := imapLogin(t, st.IMAPAddr, inbox, st.Password)
 	c.Create("Suporte", nil).Wait()
 	var mails [][]byte
 	for _, n := range []string{"01-receita-nao-recebida", "08-fatura"} {
