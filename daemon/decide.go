@@ -216,7 +216,8 @@ func (a *App) commit(ctx context.Context, group []*prepared, batch *spool.Batch)
 // write is one prepared decision's part of a commit.
 func (a *App) write(tx *store.Tx, w spool.Writer, p *prepared, state string) error {
 	m, d, outs, blobs, draft := p.m, p.d, p.outs, p.blobs, p.draft
-	trace, err := json.Marshal(a.storedTrace(d))
+	stored := a.storedTrace(d)
+	trace, err := json.Marshal(stored)
 	if err != nil {
 		return err
 	}
@@ -225,7 +226,7 @@ func (a *App) write(tx *store.Tx, w spool.Writer, p *prepared, state string) err
 		Disclaimer: d.Disclaimer, Trace: string(trace)}); err != nil {
 		return err
 	}
-	if err := a.logDecision(tx, &m, d); err != nil {
+	if err := a.logDecision(tx, &m, d, stored); err != nil {
 		return err
 	}
 	for i, o := range outs {
@@ -310,9 +311,9 @@ func (a *App) customerDraft(m store.Message, d route.Decision, cs route.Case) (*
 	}, nil
 }
 
-// logDecision writes the typed event of the decision. Text never goes into the log; for a
-// sensitive category not even the matched phrases do.
-func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision) error {
+// logDecision writes the typed event of the decision from t, the trace as stored: text
+// never goes into the log, and for a sensitive case not even the matched phrases do.
+func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision, t *classify.Result) error {
 	switch d.Action {
 	case route.Ignore:
 		return tx.Ignored(m, firstReason(d))
@@ -324,22 +325,16 @@ func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision) erro
 	c := store.Classification{Category: d.Category, Confidence: d.Confidence, Action: d.Action,
 		Reasons: d.Reasons, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified, Disclaimer: d.Disclaimer,
 		To: append(append([]string{}, d.To...), d.Cc...)}
-	if d.Trace != nil {
-		sensitive := a.sensitive(d)
-		for _, h := range d.Trace.Hits {
-			if sensitive {
-				h.Phrase = ""
-			}
+	if t != nil { // the stored trace: a sensitive case's words are already gone from it
+		for _, h := range t.Hits {
 			c.Rules = append(c.Rules, fmt.Sprintf("%s/%s %s %.2f %s", h.Category, h.Rule, h.Where, h.Score, h.Phrase))
 		}
-		c.Scores = d.Trace.Scores
-		c.Method, c.Threshold, c.Probabilities = d.Trace.Method, d.Trace.Threshold, d.Trace.Probabilities
-		if !sensitive {
-			for _, f := range d.Trace.Features {
-				c.Features = append(c.Features, fmt.Sprintf("%s %.3f", f.Name, f.Weight))
-			}
+		c.Scores = t.Scores
+		c.Method, c.Threshold, c.Probabilities = t.Method, t.Threshold, t.Probabilities
+		for _, f := range t.Features {
+			c.Features = append(c.Features, fmt.Sprintf("%s %.3f", f.Name, f.Weight))
 		}
-		if op := d.Trace.LLM; op != nil {
+		if op := t.LLM; op != nil {
 			c.LLM = map[string]any{"model": op.Model, "prompt_sha256": op.PromptHash, "effect": op.Effect}
 			if op.Category != "" {
 				c.LLM["category"], c.LLM["confidence"] = op.Category, op.Confidence
