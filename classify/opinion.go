@@ -28,13 +28,12 @@ type Opinion struct {
 //     cannot lift a case while a sensitive category keeps more probability than a sure
 //     local decision would leave it.
 func (c *Classifier) Consider(res *Result, op Opinion, minConfidence float64, always bool) {
-	res.LLM = &op
+	res.LLM = &op // op is this call's copy: later changes to it show in res
 	if op.Error != "" || op.Confidence < minConfidence {
 		op.Effect = "ignored"
 		if op.Error == "" {
 			op.Error = fmt.Sprintf("confidence %.2f is below llm.min_confidence %.2f", op.Confidence, minConfidence)
 		}
-		res.LLM = &op
 		if always && !res.Unsure {
 			res.Unsure = true
 			res.Reasons = append(res.Reasons, "the language model gave no usable answer ("+op.Error+"): a human decides")
@@ -49,11 +48,9 @@ func (c *Classifier) Consider(res *Result, op Opinion, minConfidence float64, al
 			res.Method += "+llm"
 			res.Reasons = append(res.Reasons, fmt.Sprintf("the language model agrees (%s, %.2f): routed", op.Category, op.Confidence))
 		}
-		res.LLM = &op
 		return
 	}
 	op.Effect = "overruled"
-	res.LLM = &op
 	if !res.Unsure {
 		res.Unsure = true
 		res.Reasons = append(res.Reasons, fmt.Sprintf("the language model says %s, the local model %s: a human decides", op.Category, res.Category))

@@ -352,10 +352,7 @@ func (a *App) handleDepartment(ctx context.Context, m store.Message, pm *parse.M
 	if err != nil {
 		return false, err
 	}
-	refs := append(append([]string{}, cpm.References...), cpm.MessageID)
-	if cpm.MessageID == "" {
-		refs = nil
-	}
+	refs := threadRefs(cpm)
 	pd := pendingDraft{
 		row: store.Draft{Message: m.ID, CaseRef: caseRef, Kind: "answer", Category: dec.Category, Customer: dec.Customer,
 			Subject: replySubject(cpm.Subject), InReplyTo: cpm.MessageID, Refs: refs, Language: cd.Language,

@@ -296,10 +296,7 @@ func (a *App) customerDraft(m store.Message, d route.Decision, cs route.Case) (*
 	if d.Name != nil {
 		name = d.Name.Value
 	}
-	refs := append(append([]string{}, cs.Mail.References...), cs.Mail.MessageID)
-	if cs.Mail.MessageID == "" {
-		refs = nil
-	}
+	refs := threadRefs(cs.Mail)
 	return &pendingDraft{
 		row: store.Draft{Message: m.ID, CaseRef: m.CaseRef, Kind: route.DraftKind(d), Category: d.Category, Customer: d.Customer,
 			Subject: replySubject(cs.Mail.Subject), InReplyTo: cs.Mail.MessageID, Refs: refs, Language: d.Language,

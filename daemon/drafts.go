@@ -13,6 +13,7 @@ import (
 
 	"github.com/triagem/triagem/approve"
 	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/parse"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/spool"
 	"github.com/triagem/triagem/store"
@@ -176,7 +177,16 @@ func (a *App) answerAllowed(d store.Draft, o store.OutMessage) bool {
 	return d.Sent() && o.Kind == route.KindAnswer && len(o.Rcpts) == 1 && strings.EqualFold(o.Rcpts[0], d.Customer)
 }
 
-// replyTo is "Re: " + subject, unless it already starts with a reply prefix.
+// threadRefs are the References of an answer to m: m's own, then m's Message-ID (none
+// when m has no Message-ID to thread to).
+func threadRefs(m *parse.Mail) []string {
+	if m.MessageID == "" {
+		return nil
+	}
+	return append(append([]string{}, m.References...), m.MessageID)
+}
+
+// replySubject is "Re: " + subject, unless it already starts with a reply prefix.
 func replySubject(subject string) string {
 	s := strings.TrimSpace(subject)
 	if s == "" {
