@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -26,6 +27,17 @@ type Store struct {
 	db *sql.DB
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	// writer is held by the one transaction that writes. SQLite allows one writer anyway;
+	// queueing here instead of in SQLite's busy handler, which sleeps up to 100 ms between
+	// tries, keeps the decider and the senders from stalling each other.
+	writer chan struct{}
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+
+	groupMu sync.Mutex
+	group   []*groupedTx
 }
 
 // Open opens (creating if needed) the database at path and applies pending migrations.
@@ -42,7 +54,7 @@ func Open(path string) (*Store, error) {
 	}
 	// One writer at a time is SQLite's model; a small pool still lets readers proceed.
 	db.SetMaxOpenConns(4)
-	s := &Store{db: db, Now: time.Now}
+	s := &Store{db: db, Now: time.Now, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", path, err)
@@ -51,7 +63,32 @@ func Open(path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = map[string]*sql.Stmt{}
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
+
+// stmt is query prepared once for the life of the Store. Preparing is not cheap here:
+// SQLite compiles every trigger on events into each INSERT, which cost more than running
+// the statement (docs/PERFORMANCE.md). Only the constant queries of Tx come through here.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
 
 // DB exposes the handle for read-only queries (the log and audit commands).
 func (s *Store) DB() *sql.DB { return s.db }
@@ -98,13 +135,25 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Tx is one write transaction, with the time it started.
 type Tx struct {
+	s   *Store
 	tx  *sql.Tx
 	ctx context.Context
 	Now time.Time
 }
 
-// Tx runs fn in a transaction and commits it when fn returns nil.
-func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) (err error) {
+// Tx runs fn in a transaction and commits it when fn returns nil. Transactions that write
+// take turns; readers outside Tx never wait for them (WAL).
+func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("begin transaction: %w", ctx.Err())
+	}
+	defer func() { <-s.writer }()
+	return s.txLocked(ctx, fn)
+}
+
+func (s *Store) txLocked(ctx context.Context, fn func(*Tx) error) (err error) {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -116,7 +165,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) (err error) {
 			}
 		}
 	}()
-	if err = fn(&Tx{tx: sqlTx, ctx: ctx, Now: s.Now()}); err != nil {
+	if err = fn(&Tx{s: s, tx: sqlTx, ctx: ctx, Now: s.Now()}); err != nil {
 		return err
 	}
 	if err = sqlTx.Commit(); err != nil {
@@ -125,10 +174,74 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) (err error) {
 	return nil
 }
 
+// groupedTx is one caller's part of a shared commit.
+type groupedTx struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// GroupTx runs fn in a transaction that it may share with other callers of GroupTx waiting
+// at the same moment: group commit. Each fn runs in a savepoint of its own, so its error
+// rolls back its own writes only; a failed commit fails them all. It returns once fn's
+// writes are durable, never before, and it is not cancelled by ctx: it records what has
+// already happened (an SMTP 250), which must not be left out.
+//
+// The callers it pays off for are concurrent ones, such as parallel SMTP senders: while one
+// commit waits for its fsync, the next results queue and go into the next commit together.
+func (s *Store) GroupTx(ctx context.Context, fn func(*Tx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	me := &groupedTx{fn: fn, done: make(chan error, 1)}
+	s.groupMu.Lock()
+	s.group = append(s.group, me)
+	s.groupMu.Unlock()
+	select {
+	case err := <-me.done: // an earlier caller committed ours with its own
+		return err
+	case s.writer <- struct{}{}:
+	}
+	s.groupMu.Lock()
+	batch := s.group
+	s.group = nil
+	s.groupMu.Unlock()
+	if len(batch) > 0 {
+		results := make([]error, len(batch))
+		err := s.txLocked(ctx, func(tx *Tx) error {
+			for i, g := range batch {
+				if _, err := tx.tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
+					return err
+				}
+				if results[i] = g.fn(tx); results[i] != nil {
+					if _, err := tx.tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for i, g := range batch {
+			g.done <- errors.Join(err, results[i]) // buffered: sent before the lock is free
+		}
+	}
+	<-s.writer
+	return <-me.done
+}
+
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, query, args...)
+	st, err := t.s.stmt(t.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
 }
 
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(t.ctx, query, args...)
+	st, err := t.s.stmt(t.ctx, query)
+	if err != nil {
+		// A *sql.Row can only carry its error through a query; this one fails the same way.
+		return t.tx.QueryRowContext(t.ctx, query, args...)
+	}
+	return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
 }

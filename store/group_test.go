@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// Concurrent GroupTx callers share commits, yet each one's failure undoes only its own
+// writes, and the hash chain stays whole.
+func TestGroupTxKeepsEachCallerApart(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	const n = 40
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.GroupTx(ctx, func(tx *Tx) error {
+				if err := tx.Alert("group-test", fmt.Sprint(i)); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return fmt.Errorf("caller %d fails", i)
+				}
+				return tx.Alert("group-test", fmt.Sprint(i, "b"))
+			})
+		}()
+	}
+	wg.Wait()
+	want := map[string]bool{}
+	for i, err := range errs {
+		switch {
+		case i%3 == 0 && (err == nil || err.Error() != fmt.Sprintf("caller %d fails", i)):
+			t.Errorf("caller %d: error %v, want its own failure", i, err)
+		case i%3 != 0 && err != nil:
+			t.Errorf("caller %d: %v", i, err)
+		case i%3 != 0:
+			want[fmt.Sprint(i)], want[fmt.Sprint(i, "b")] = true, true
+		}
+	}
+	evs, err := st.Events(ctx, Filter{Type: EvAlert, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range evs {
+		got[fmt.Sprint(e.Fields()["detail"])] = true
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d alerts kept, want %d (the failed callers' writes rolled back, the others' kept)", len(got), len(want))
+	}
+	for d := range want {
+		if !got[d] {
+			t.Errorf("alert %q of a successful caller is missing", d)
+		}
+	}
+	prev, seq := "", int64(0)
+	err = st.EachEvent(ctx, func(e Event) error {
+		seq++
+		if e.Seq != seq || e.PrevHash != prev || e.Hash != ChainHash(prev, e.Seq, e.At, e.Type, e.CaseRef, e.Message, e.Data) {
+			return fmt.Errorf("event %d breaks the chain", e.Seq)
+		}
+		prev = e.Hash
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// A commit that fails fails every caller in it: none is told its writes are durable.
+func TestGroupTxCommitFailureReachesEveryone(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	st.Close() // every statement now fails
+	err := st.GroupTx(ctx, func(tx *Tx) error { return tx.Alert("x", "y") })
+	if err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("GroupTx on a closed database: %v, want an error", err)
+	}
+}
