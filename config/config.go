@@ -91,6 +91,9 @@ type SMTP struct {
 	User        string   `toml:"user"`
 	Timeout     Duration `toml:"timeout"`
 	MaxAttempts int      `toml:"max_attempts"`
+	// Connections is how many SMTP sessions send in parallel: a backlog drains at the
+	// server's speed, not one round trip at a time.
+	Connections int `toml:"connections"`
 	// RetryBase is the wait after the first temporary failure; it doubles up to RetryMax.
 	RetryBase Duration `toml:"retry_base"`
 	RetryMax  Duration `toml:"retry_max"`

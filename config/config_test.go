@@ -47,6 +47,7 @@ user = "u"
 host = "smtp.example.test"
 port = 99999
 tls = "starttls"
+connections = 0
 [team]
 from = "not an address"
 agents = ["agent@example.test"]
@@ -65,7 +66,7 @@ threshhold = 0.5
 		t.Fatal("a broken config was accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"test.toml:3:", "test.toml:8:", "test.toml:12:", "test.toml:15:", "test.toml:20:", "test.toml:25: unknown setting"} {
+	for _, want := range []string{"test.toml:3:", "test.toml:8:", "test.toml:12:", "test.toml:14:", "test.toml:16:", "test.toml:21:", "test.toml:26: unknown setting"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)
 		}

@@ -26,7 +26,7 @@ func Default() Config {
 			LogLevel:        "info",
 		},
 		Folders: Folders{Processed: "Triagem/Processados", Review: "Triagem/Revisao", Quarantine: "Triagem/Quarentena"},
-		SMTP:    SMTP{Port: 587, TLS: "starttls", Timeout: Duration{30 * time.Second}, MaxAttempts: 12, RetryBase: Duration{30 * time.Second}, RetryMax: Duration{30 * time.Minute}},
+		SMTP:    SMTP{Port: 587, TLS: "starttls", Timeout: Duration{30 * time.Second}, MaxAttempts: 12, Connections: 4, RetryBase: Duration{30 * time.Second}, RetryMax: Duration{30 * time.Minute}},
 		Team:    Team{Language: "pt-PT"},
 		Limits: Limits{
 			MaxMessageBytes: 32 << 20,
@@ -160,6 +160,9 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	}
 	if c.SMTP.MaxAttempts < 1 {
 		bad("smtp.max_attempts", "max_attempts must be at least 1")
+	}
+	if c.SMTP.Connections < 1 || c.SMTP.Connections > 16 {
+		bad("smtp.connections", "connections must be between 1 and 16 (most servers limit a client to about 10)")
 	}
 	if c.Team.From == "" {
 		bad("team.from", "team.from is empty: name the team's sending address")

@@ -129,7 +129,9 @@ func TestRunOnceRoutesDemoMail(t *testing.T) {
 	// Every forward went to exactly the configured department; nothing anywhere else.
 	allowed := e.app.Cfg.Recipients()
 	forwards := 0
+	sessions := map[int]bool{}
 	for _, d := range e.smtp.Deliveries() {
+		sessions[d.Session] = true
 		for _, r := range d.Rcpts {
 			if !allowed[r] {
 				t.Errorf("sent to %s, which the configuration does not name", r)
@@ -146,6 +148,10 @@ func TestRunOnceRoutesDemoMail(t *testing.T) {
 	}
 	if forwards != 16 {
 		t.Errorf("%d forwards, want 16 (one per routed customer mail)", forwards)
+	}
+	// 30-odd messages on smtp.connections sessions in parallel: more than one, never more.
+	if c := e.app.Cfg.SMTP.Connections; len(sessions) < 2 || len(sessions) > c {
+		t.Errorf("the messages went over %d SMTP sessions, want 2 to %d (smtp.connections)", len(sessions), c)
 	}
 	if n, _ := mailtest.Count(e.imap.Addr, "suporte@example.test", "demo", "INBOX"); n != 0 {
 		t.Errorf("INBOX still holds %d messages after --once", n)
@@ -203,7 +209,13 @@ func TestTemporaryFailureIsRetriedAndPermanentIsParked(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	e.smtp.Fail(451, 550) // the forward is deferred, the draft refused
+	// The forward is deferred, the draft refused (by recipient: the sessions send in parallel).
+	for _, c := range e.app.Cfg.Categories {
+		if c.Name == "invoice" {
+			e.smtp.FailTo(c.To[0], 451)
+		}
+	}
+	e.smtp.FailTo(e.app.Cfg.Team.Agents[0], 550)
 	sum, err := e.app.RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -142,14 +142,10 @@ func (a *App) prepare(ctx context.Context, m store.Message, w spool.Writer) (*pr
 	if d.Action == route.Forward || d.Action == route.Review {
 		// A second copy of a case (the same Message-ID again, or in another inbox) is
 		// recorded and moved, never forwarded again.
-		var dupOf string
-		if err := a.Store.Tx(ctx, func(tx *store.Tx) error {
-			ref, ok, err := tx.EarlierCase(m.CaseKey, m.ID)
-			if ok {
-				dupOf = ref
-			}
-			return err
-		}); err != nil {
+		// Reading outside a transaction is enough: there is one decider, and a copy in the
+		// same group was committed before this one was prepared.
+		dupOf, _, err := a.Store.EarlierCase(ctx, m.CaseKey, m.ID)
+		if err != nil {
 			return nil, err
 		}
 		if dupOf != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/triagem/triagem/route"
@@ -12,42 +13,121 @@ import (
 	"github.com/triagem/triagem/store"
 )
 
+// senderPool is the SMTP sessions that send in parallel, smtp.connections of them. Each
+// session is used by one worker at a time; the pool's owner (the send loop, or RunOnce)
+// closes it.
+type senderPool struct {
+	sessions []*send.Sender
+}
+
+func (a *App) newSenderPool() (*senderPool, error) {
+	p := &senderPool{}
+	for range a.Cfg.SMTP.Connections {
+		s, err := send.New(a.Cfg.SMTP, a.Cfg.Daemon.MessageIDDomain)
+		if err != nil {
+			return nil, err
+		}
+		p.sessions = append(p.sessions, s)
+	}
+	return p, nil
+}
+
+// Close ends every session politely.
+func (p *senderPool) Close() error {
+	var errs []error
+	for _, s := range p.sessions {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // SendDue delivers the outbox rows that are due (all pending rows when ignoreSchedule, as
-// `run --once` does). Each result is recorded before the next message is sent.
-func (a *App) SendDue(ctx context.Context, s *send.Sender, ignoreSchedule bool) (sent, failed int, err error) {
+// `run --once` does), each row once per call, on the pool's sessions in parallel. A worker
+// records each result, durably, before it sends its next message, so a crash can repeat
+// at most one message per session; the results of parallel workers share commits.
+func (a *App) SendDue(ctx context.Context, p *senderPool, ignoreSchedule bool) (sent, failed int, err error) {
 	now := a.Store.Now()
 	if ignoreSchedule {
 		now = now.Add(100 * 365 * 24 * time.Hour)
 	}
-	seen := map[int64]bool{}
-	for {
-		due, err := a.Store.Due(ctx, now, 50)
-		if err != nil {
-			return sent, failed, err
-		}
-		var todo []store.OutMessage
-		for _, o := range due {
-			if !seen[o.ID] { // under ignoreSchedule, a retried row comes back: once per call
-				todo = append(todo, o)
-			}
-		}
-		if len(todo) == 0 {
-			return sent, failed, nil
-		}
-		for _, o := range todo {
-			seen[o.ID] = true
-			ok, err := a.deliver(ctx, s, o)
-			if err != nil {
-				return sent, failed, err
-			}
-			if ok {
-				sent++
-			} else {
-				failed++
-			}
-		}
-		kick(a.wakeMover)
+	sent, failed, _, err = a.sendAfter(ctx, p, now, 0)
+	return sent, failed, err
+}
+
+// sendAfter delivers the rows due at now whose id is above after, and returns the highest
+// id it handed out: where the next pass starts so that no row is tried twice.
+func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after int64) (sent, failed int, last int64, err error) {
+	last = after
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan store.OutMessage)
+	type outcome struct {
+		ok  bool
+		err error
 	}
+	results := make(chan outcome)
+	var workers sync.WaitGroup
+	for _, s := range p.sessions {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for o := range work {
+				ok, err := a.deliver(wctx, s, o)
+				results <- outcome{ok, err}
+			}
+		}()
+	}
+	// The dispatcher pages through the queue by id: a row in flight is still pending, and
+	// a row retried in this call comes after the cursor only once.
+	var dispatchErr error
+	go func() {
+		defer close(work)
+		for {
+			due, err := a.Store.Due(wctx, now, last, 64)
+			if err != nil {
+				dispatchErr = err
+				return
+			}
+			if len(due) == 0 {
+				return
+			}
+			for _, o := range due {
+				last = o.ID
+				select {
+				case work <- o:
+				case <-wctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	go func() {
+		workers.Wait() // the workers stop once the dispatcher closes work
+		close(results)
+	}()
+	var errs []error
+	for r := range results {
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+			cancel() // the database or a shutdown: stop handing out rows
+		case r.ok:
+			sent++
+		default:
+			failed++
+		}
+		if (sent+failed)%32 == 0 {
+			kick(a.wakeMover)
+		}
+	}
+	kick(a.wakeMover)
+	if dispatchErr != nil && !errors.Is(dispatchErr, context.Canceled) {
+		errs = append(errs, dispatchErr)
+	}
+	if len(errs) == 0 && ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return sent, failed, last, errors.Join(errs...)
 }
 
 // deliver sends one row and records the outcome: sent, retry later, or parked.
@@ -87,7 +167,7 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 	}
 	if sendErr == nil {
 		a.Log.Info("sent", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "message_id", o.MessageID, "reply", reply)
-		err := a.Store.Tx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		err := a.Store.GroupTx(ctx, func(tx *store.Tx) error {
 			if err := tx.MarkSent(o.ID, reply); err != nil {
 				return err
 			}
@@ -115,7 +195,7 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 			why = fmt.Sprintf("gave up after %d attempts", attempts)
 		}
 		a.Log.Error("delivery failed: parked for an operator", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "reply", line, "why", why)
-		return false, a.Store.Tx(ctx, func(tx *store.Tx) error {
+		return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
 			if err := tx.MarkParked(o.ID, line); err != nil {
 				return err
 			}
@@ -127,7 +207,7 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 	}
 	next := a.Store.Now().Add(a.backoff(attempts))
 	a.Log.Warn("delivery failed: will retry", "case", o.CaseRef, "kind", o.Kind, "reply", line, "attempt", attempts, "next", next.Format(time.RFC3339))
-	return false, a.Store.Tx(ctx, func(tx *store.Tx) error {
+	return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
 		if err := tx.MarkRetry(o.ID, line, next); err != nil {
 			return err
 		}

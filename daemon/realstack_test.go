@@ -224,6 +224,7 @@ func TestRealPostfixCutAfterDot(t *testing.T) {
 	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) {
 		c.SMTP.Host, c.SMTP.Port = hostPort(t, px.Addr)
 		c.SMTP.RetryBase.Duration = time.Millisecond
+		c.SMTP.Connections = 1 // the forward goes first, so it is the message cut
 	})
 	raw, _ := os.ReadFile("../demo/mails/06-cobrado-duas-vezes.eml")
 	if err := st.Append(inbox, "INBOX", raw); err != nil {

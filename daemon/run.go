@@ -10,7 +10,6 @@ import (
 
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/mailbox"
-	"github.com/triagem/triagem/send"
 )
 
 // Summary is what one `run --once` did.
@@ -50,24 +49,61 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 		}
 	}
 	lap(&sum.FetchTime)
+	// Deciding and sending overlap: each group of decisions is sent as soon as it commits,
+	// while the next group is prepared.
+	var sendErr error
+	sending := make(chan struct{})
+	decided := make(chan struct{})
+	if a.Cfg.Daemon.DryRun {
+		close(sending)
+	} else {
+		pool, err := a.newSenderPool()
+		if err != nil {
+			return sum, err
+		}
+		go func() {
+			defer close(sending)
+			defer func() {
+				if cerr := pool.Close(); cerr != nil {
+					a.Log.Warn("closing the SMTP sessions", "error", cerr)
+				}
+			}()
+			// Every pending row once: each pass starts after the last row the previous
+			// passes handed out.
+			forever := a.Store.Now().Add(100 * 365 * 24 * time.Hour)
+			var cursor int64
+			for last := false; !last; {
+				select {
+				case <-decided:
+					last = true // this pass sees every decision
+				default:
+				}
+				n, f, next, err := a.sendAfter(ctx, pool, forever, cursor)
+				cursor = next
+				sum.Sent, sum.Failed = sum.Sent+n, sum.Failed+f
+				if err != nil {
+					sendErr = err
+					return
+				}
+				if !last {
+					select {
+					case <-a.wakeSender:
+					case <-decided:
+					}
+				}
+			}
+		}()
+	}
 	n, err := a.ProcessPending(ctx)
 	sum.Decided = n
 	lap(&sum.DecideTime)
+	close(decided)
+	<-sending
 	if err != nil {
 		return sum, err
 	}
-	if !a.Cfg.Daemon.DryRun {
-		s, err := send.New(a.Cfg.SMTP, a.Cfg.Daemon.MessageIDDomain)
-		if err != nil {
-			return sum, err
-		}
-		sum.Sent, sum.Failed, err = a.SendDue(ctx, s, true)
-		if cerr := s.Close(); cerr != nil {
-			a.Log.Warn("closing the SMTP session", "error", cerr)
-		}
-		if err != nil {
-			return sum, err
-		}
+	if sendErr != nil {
+		return sum, sendErr
 	}
 	lap(&sum.SendTime)
 	for i, in := range a.Cfg.Inboxes {
@@ -218,15 +254,15 @@ func (a *App) sendLoop(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	s, err := send.New(a.Cfg.SMTP, a.Cfg.Daemon.MessageIDDomain)
+	pool, err := a.newSenderPool()
 	if err != nil {
 		a.Log.Error("cannot send: fix the [smtp] settings and restart", "error", err)
 		<-ctx.Done()
 		return
 	}
-	defer s.Close()
+	defer pool.Close()
 	for {
-		if _, _, err := a.SendDue(ctx, s, false); err != nil && !errors.Is(err, context.Canceled) {
+		if _, _, err := a.SendDue(ctx, pool, false); err != nil && !errors.Is(err, context.Canceled) {
 			a.Log.Error("sending failed: will retry", "error", err)
 		}
 		wait := a.Cfg.Daemon.PollInterval.Duration
@@ -235,7 +271,7 @@ func (a *App) sendLoop(ctx context.Context) {
 		}
 		// An idle connection is closed by most servers after a few minutes; drop it first.
 		if wait > 30*time.Second {
-			_ = s.Close()
+			_ = pool.Close()
 		}
 		select {
 		case <-ctx.Done():

@@ -111,23 +111,31 @@ type Delivery struct {
 	From  string
 	Rcpts []string
 	Data  []byte
+	// Session numbers the SMTP connection that carried it, from 1.
+	Session int
 }
 
-// SMTP is an SMTP server that keeps what it accepts in memory. Fail scripts refusals.
+// SMTP is an SMTP server that keeps what it accepts in memory. FailTo scripts refusals.
 type SMTP struct {
 	Addr string
 	srv  *smtp.Server
 	done chan struct{}
 
 	mu         sync.Mutex
+	sessions   int
 	deliveries []Delivery
-	fails      []*smtp.SMTPError
+	failsTo    map[string][]*smtp.SMTPError
 }
 
 // StartSMTP listens on 127.0.0.1 at a free port.
 func StartSMTP() (*SMTP, error) {
 	s := &SMTP{done: make(chan struct{})}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.sessions++
+		return &session{s: s, n: s.sessions}, nil
+	}))
 	srv.Domain = "sink.example.test"
 	srv.AllowInsecureAuth = true
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -141,15 +149,6 @@ func StartSMTP() (*SMTP, error) {
 		_ = srv.Serve(ln)
 	}()
 	return s, nil
-}
-
-// Fail makes the next len(codes) DATA commands answer with these codes (e.g. 451, 550).
-func (s *SMTP) Fail(codes ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range codes {
-		s.fails = append(s.fails, &smtp.SMTPError{Code: c, EnhancedCode: smtp.EnhancedCodeNotSet, Message: fmt.Sprintf("scripted failure %d", c)})
-	}
 }
 
 // Deliveries returns a copy of everything accepted so far.
@@ -169,8 +168,23 @@ func (s *SMTP) Close() error {
 	return err
 }
 
+// FailTo makes the next len(codes) messages to rcpt answer with these codes at DATA,
+// whichever of several parallel sessions carries them.
+func (s *SMTP) FailTo(rcpt string, codes ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failsTo == nil {
+		s.failsTo = map[string][]*smtp.SMTPError{}
+	}
+	rcpt = strings.ToLower(rcpt)
+	for _, c := range codes {
+		s.failsTo[rcpt] = append(s.failsTo[rcpt], &smtp.SMTPError{Code: c, EnhancedCode: smtp.EnhancedCodeNotSet, Message: fmt.Sprintf("scripted failure %d", c)})
+	}
+}
+
 type session struct {
 	s     *SMTP
+	n     int
 	from  string
 	rcpts []string
 }
@@ -192,11 +206,12 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
-	if len(ss.s.fails) > 0 {
-		f := ss.s.fails[0]
-		ss.s.fails = ss.s.fails[1:]
-		return f
+	for _, r := range ss.rcpts {
+		if fs := ss.s.failsTo[r]; len(fs) > 0 {
+			ss.s.failsTo[r] = fs[1:]
+			return fs[0]
+		}
 	}
-	ss.s.deliveries = append(ss.s.deliveries, Delivery{From: ss.from, Rcpts: append([]string(nil), ss.rcpts...), Data: b})
+	ss.s.deliveries = append(ss.s.deliveries, Delivery{From: ss.from, Rcpts: append([]string(nil), ss.rcpts...), Data: b, Session: ss.n})
 	return nil
 }

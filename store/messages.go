@@ -122,9 +122,9 @@ func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
 
 // EarlierCase returns the case reference of another, already decided message with the same
 // case key, if there is one: that message is the case, this one is a duplicate.
-func (t *Tx) EarlierCase(caseKey string, id int64) (string, bool, error) {
+func (s *Store) EarlierCase(ctx context.Context, caseKey string, id int64) (string, bool, error) {
 	var ref string
-	err := t.queryRow(`SELECT case_ref FROM messages WHERE case_key = ? AND id <> ? AND state <> ? ORDER BY id LIMIT 1`, caseKey, id, StateReceived).Scan(&ref)
+	err := s.db.QueryRowContext(ctx, `SELECT case_ref FROM messages WHERE case_key = ? AND id <> ? AND state <> ? ORDER BY id LIMIT 1`, caseKey, id, StateReceived).Scan(&ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

@@ -51,9 +51,10 @@ func (t *Tx) Enqueue(m *OutMessage) (inserted bool, err error) {
 	return n == 1, nil
 }
 
-// Due returns pending outgoing messages whose next attempt is due, oldest first.
-func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]OutMessage, error) {
-	return s.outboxWhere(ctx, `state = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?`, OutPending, now.UnixMilli(), limit)
+// Due returns pending outgoing messages whose next attempt is due, oldest first, from
+// the row after afterID: a caller pages through the queue while its rows are in flight.
+func (s *Store) Due(ctx context.Context, now time.Time, afterID int64, limit int) ([]OutMessage, error) {
+	return s.outboxWhere(ctx, `state = ? AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?`, OutPending, now.UnixMilli(), afterID, limit)
 }
 
 // NextDue returns when the earliest pending message is due, if any is pending.
