@@ -3,11 +3,14 @@ package mailtest
 import (
 	"bufio"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -55,6 +58,30 @@ func RealStack(t testing.TB) *Stack {
 		t.Fatalf("%s does not name IMAP_ADDR and SMTP_ADDR", path)
 	}
 	return s
+}
+
+// WaitQueueEmpty waits until Postfix has handed every message on to Dovecot, so that one
+// measurement does not pay for the deliveries left over from the one before.
+func (s *Stack) WaitQueueEmpty(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		n := 0
+		for _, q := range []string{"maildrop", "incoming", "active", "deferred", "hold"} {
+			filepath.WalkDir(filepath.Join(s.Dir, "postfix-queue", q), func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					n++
+				}
+				return nil
+			})
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postfix still holds %d messages after %v", n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Deliver submits raw to Postfix for rcpt, as a customer's mail server would: with
