@@ -64,6 +64,9 @@ func benchConfig(t *testing.T, st *mailtest.Stack, tag string, mod func(*config.
 	cfg.Daemon.StateDir = dir
 	cfg.Daemon.MessageIDDomain = "bench-" + tag + ".example.test"
 	cfg.Web.Listen = ""
+	if v, err := strconv.Atoi(os.Getenv("BENCH_CONNECTIONS")); err == nil && v > 0 {
+		cfg.SMTP.Connections = v
+	}
 	if mod != nil {
 		mod(cfg)
 	}
@@ -183,7 +186,7 @@ func TestBacklog(t *testing.T) {
 	outs, _ := a.Store.AllOutbox(context.Background())
 	raws := make([][]byte, len(outs))
 	for i, o := range outs {
-		raws[i], _ = os.ReadFile(filepath.Join(a.Cfg.Daemon.StateDir, "spool", o.Blob[:2], o.Blob))
+		raws[i], _ = a.Spool.Get(o.Blob)
 		if raws[i] == nil { // a sent draft mail is not kept: a customer mail of the same size class
 			raws[i] = mails[i%len(mails)]
 		}

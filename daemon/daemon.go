@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/triagem/triagem/approve"
 	"github.com/triagem/triagem/classify"
@@ -82,9 +83,14 @@ type App struct {
 	Spool *spool.Spool
 	Log   *slog.Logger
 
-	hashKey    []byte
-	keys       approve.Keyring
-	health     health
+	hashKey []byte
+	keys    approve.Keyring
+	health  health
+	// sentDrafts are draft mails sent but not yet removed from the spool (forgetSent).
+	sentDrafts struct {
+		sync.Mutex
+		blobs []string
+	}
 	wakeSender chan struct{}
 	wakeMover  chan struct{}
 }
@@ -110,11 +116,13 @@ func Open(cfg *config.Config, log *slog.Logger) (*App, error) {
 	key, err := hashKey(cfg)
 	if err != nil {
 		st.Close()
+		sp.Close()
 		return nil, err
 	}
 	keys, err := approvalKeys(cfg)
 	if err != nil {
 		st.Close()
+		sp.Close()
 		return nil, err
 	}
 	return &App{
@@ -126,8 +134,11 @@ func Open(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}, nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.Store.Close() }
+// Close releases the database and the spool.
+func (a *App) Close() error {
+	a.forgetSent()
+	return errors.Join(a.Store.Close(), a.Spool.Close())
+}
 
 // HashNIF is the keyed hash under which a NIF is stored: auditors can search for a NIF
 // they type in ("PT 123.456.789" is 123456789), but the log never holds it.

@@ -121,6 +121,7 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 		}
 	}
 	kick(a.wakeMover)
+	a.forgetSent()
 	if dispatchErr != nil && !errors.Is(dispatchErr, context.Canceled) {
 		errs = append(errs, dispatchErr)
 	}
@@ -176,9 +177,7 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 		if err == nil && o.Kind == route.KindDraft {
 			// A draft mail carries its agent's token in the Reply-To; once the server has it,
 			// no copy is kept: the database holds only the token's hash.
-			if rerr := a.Spool.Remove(o.Blob); rerr != nil {
-				a.Log.Warn("could not remove a sent draft mail from the spool", "case", o.CaseRef, "error", rerr)
-			}
+			a.forgetLater(o.Blob)
 		}
 		return true, err
 	}
@@ -213,6 +212,35 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 		}
 		return tx.Retry(&o, line, next)
 	})
+}
+
+// forgetEvery is how many sent draft mails may wait before they are removed from the
+// spool together; the end of every sending pass removes the rest.
+const forgetEvery = 64
+
+// forgetLater queues a sent draft mail for removal from the spool.
+func (a *App) forgetLater(blob string) {
+	a.sentDrafts.Lock()
+	a.sentDrafts.blobs = append(a.sentDrafts.blobs, blob)
+	n := len(a.sentDrafts.blobs)
+	a.sentDrafts.Unlock()
+	if n >= forgetEvery {
+		a.forgetSent()
+	}
+}
+
+// forgetSent removes the queued sent draft mails from the spool, tokens and all.
+func (a *App) forgetSent() {
+	a.sentDrafts.Lock()
+	blobs := a.sentDrafts.blobs
+	a.sentDrafts.blobs = nil
+	a.sentDrafts.Unlock()
+	if len(blobs) == 0 {
+		return
+	}
+	if err := a.Spool.Forget(blobs); err != nil {
+		a.Log.Warn("could not remove sent draft mails from the spool; they go with the next purge", "drafts", len(blobs), "error", err)
+	}
 }
 
 // backoff doubles from retry_base up to retry_max, with ±20 % jitter so a queue of

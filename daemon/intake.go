@@ -15,7 +15,7 @@ import (
 const fetchBatch = 50
 
 // intake fetches everything new in the inbox's folder and records it. Each batch of bodies
-// is in the spool (fsynced) before the one transaction that records the messages and moves
+// is in the spool (durable) before the one transaction that records the messages and moves
 // the checkpoint: a crash re-fetches, never skips.
 func (a *App) intake(ctx context.Context, cn *mailbox.Conn, in config.Inbox) (int, error) {
 	uidv := cn.UIDValidity()
@@ -39,7 +39,14 @@ func (a *App) intake(ctx context.Context, cn *mailbox.Conn, in config.Inbox) (in
 		last = 0
 	}
 	total := 0
-	err = cn.FetchSince(ctx, last, a.Cfg.Limits.MaxMessageBytes, fetchBatch, a.Spool, func(batch []mailbox.Fetched) error {
+	// Each batch's bodies become durable together (spool.Batch) before the transaction
+	// that records them.
+	blobs := a.Spool.Batch()
+	defer blobs.Discard() // what a failed fetch left unrecorded
+	err = cn.FetchSince(ctx, last, a.Cfg.Limits.MaxMessageBytes, fetchBatch, blobs, func(batch []mailbox.Fetched) error {
+		if err := blobs.Sync(); err != nil {
+			return err
+		}
 		if err := a.record(ctx, in, uidv, batch); err != nil {
 			return err
 		}

@@ -146,6 +146,7 @@ func FromStore(ctx context.Context, stateDir string, since time.Time) ([]Mail, e
 	if err != nil {
 		return nil, err
 	}
+	defer sp.Close()
 	msgs, err := st.ReceivedSince(ctx, since)
 	if err != nil {
 		return nil, err

@@ -2,24 +2,83 @@
 package spool
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
 
-// Spool is a directory of immutable blobs named by their SHA-256.
-type Spool struct{ dir string }
+// Spool is a directory of immutable blobs named by their SHA-256. Blobs up to SmallMax
+// bytes live in one SQLite file in it (small.db), larger ones in a file each. Creating a
+// file costs more than writing a few kilobytes, and on a filesystem where the mail server
+// deletes its queue files it can cost a millisecond (docs/PERFORMANCE.md); a group of
+// small blobs shares one transaction and one fsync instead.
+//
+// The spool, not triagem.db, is where mail text lives: the audit database holds none.
+type Spool struct {
+	dir string
+	db  *sql.DB
+}
 
-// Open creates the directory if needed. Blobs hold patients' mail: only the owner may read them.
+// SmallMax is the largest blob kept in small.db.
+const SmallMax = 256 << 10
+
+// Open creates the directory if needed. Blobs hold patients' mail: only the owner may read
+// them, and a deleted small blob is overwritten in the file (secure_delete).
 func Open(dir string) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create spool %s: %w", dir, err)
 	}
-	return &Spool{dir: dir}, nil
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "secure_delete(1)", "busy_timeout(10000)"} {
+		q.Add("_pragma", p)
+	}
+	path := filepath.Join(dir, "small.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open spool %s: %w", path, err)
+	}
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS blobs (sum TEXT PRIMARY KEY, data BLOB NOT NULL)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open spool %s: %w (is the state directory writable by this user?)", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open spool %s: %w", path, err)
+	}
+	return &Spool{dir: dir, db: db}, nil
+}
+
+// Close closes small.db.
+func (s *Spool) Close() error { return s.db.Close() }
+
+const insertSmall = `INSERT INTO blobs (sum, data) VALUES (?, ?) ON CONFLICT (sum) DO NOTHING`
+
+func (s *Spool) putSmall(sum string, b []byte) error {
+	if _, err := s.db.Exec(insertSmall, sum, b); err != nil {
+		return fmt.Errorf("spool: store %s: %w", sum, err)
+	}
+	return nil
+}
+
+// small returns a blob of small.db; ok is false when it is not there.
+func (s *Spool) small(sum string) (b []byte, ok bool, err error) {
+	err = s.db.QueryRow(`SELECT data FROM blobs WHERE sum = ?`, sum).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("spool: read %s: %w", sum, err)
+	}
+	return b, true, nil
 }
 
 // Sum is the name a blob with these bytes gets.
@@ -38,16 +97,24 @@ func (s *Spool) path(sum string) (string, error) {
 	return filepath.Join(s.dir, sum[:2], sum), nil
 }
 
-// PutReader streams r into the spool and returns its sum and size. The bytes are never
-// held in memory as a whole, so a 25 MB scan costs a buffer, not 25 MB.
+// PutReader streams r into the spool and returns its sum and size. Past SmallMax the bytes
+// are never held in memory as a whole, so a 25 MB scan costs a buffer, not 25 MB.
 func (s *Spool) PutReader(r io.Reader) (string, int64, error) {
+	head, err := io.ReadAll(io.LimitReader(r, SmallMax+1))
+	if err != nil {
+		return "", int64(len(head)), fmt.Errorf("spool: read: %w", err)
+	}
+	if len(head) <= SmallMax {
+		sum, err := s.Put(head)
+		return sum, int64(len(head)), err
+	}
 	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
 	if err != nil {
 		return "", 0, fmt.Errorf("spool: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.MultiReader(bytes.NewReader(head), r))
 	if err != nil {
 		tmp.Close()
 		return "", n, fmt.Errorf("spool: write: %w", err)
@@ -84,6 +151,9 @@ func (s *Spool) Put(b []byte) (string, error) {
 	p, err := s.path(sum)
 	if err != nil {
 		return "", err
+	}
+	if len(b) <= SmallMax {
+		return sum, s.putSmall(sum, b)
 	}
 	if _, err := os.Stat(p); err == nil {
 		return sum, nil
@@ -135,6 +205,9 @@ func (s *Spool) Get(sum string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b, ok, err := s.small(sum); err != nil || ok {
+		return b, err
+	}
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("spool: blob %s is missing: restore it from backup or purge its case", sum)
@@ -148,7 +221,51 @@ func (s *Spool) Open(sum string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b, ok, err := s.small(sum); err != nil {
+		return nil, err
+	} else if ok {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
 	return os.Open(p)
+}
+
+// Forget removes blobs that must not outlive their use (a sent draft mail holds its agent's
+// token), in one transaction, and scrubs the write-ahead log of them: their bytes are then
+// gone from small.db's files, not only unlinked. It costs a checkpoint, so callers collect
+// a run of blobs and forget them together.
+func (s *Spool) Forget(sums []string) error {
+	tx, err := s.db.Begin()
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	for _, sum := range sums {
+		if _, err := tx.Exec(`DELETE FROM blobs WHERE sum = ?`, sum); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("spool: remove %s: %w", sum, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
+	for _, sum := range sums {
+		if p, err := s.path(sum); err == nil {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("spool: %w", err)
+			}
+		}
+	}
+	return s.scrub()
+}
+
+func (s *Spool) scrub() error {
+	var busy, logFrames, done int
+	if err := s.db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("spool: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("spool: checkpoint: a reader held small.db; removed blobs stay in its log until the next scrub")
+	}
+	return nil
 }
 
 // Remove deletes a blob; removing one that is already gone is not an error.
@@ -156,6 +273,9 @@ func (s *Spool) Remove(sum string) error {
 	p, err := s.path(sum)
 	if err != nil {
 		return err
+	}
+	if _, err := s.db.Exec(`DELETE FROM blobs WHERE sum = ?`, sum); err != nil {
+		return fmt.Errorf("spool: remove %s: %w", sum, err)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -176,12 +296,16 @@ type Writer interface {
 type Batch struct {
 	s       *Spool
 	pending map[string]string // sum → temporary file
+	small   map[string][]byte // sum → bytes for small.db
 }
 
 // Batch starts a batch of writes.
-func (s *Spool) Batch() *Batch { return &Batch{s: s, pending: map[string]string{}} }
+func (s *Spool) Batch() *Batch {
+	return &Batch{s: s, pending: map[string]string{}, small: map[string][]byte{}}
+}
 
-// Put writes b to a temporary file (no fsync yet) and returns its sum.
+// Put keeps a small blob in memory, or writes a larger one to a temporary file (no fsync
+// yet), and returns its sum.
 func (b *Batch) Put(data []byte) (string, error) {
 	sum := Sum(data)
 	p, err := b.s.path(sum)
@@ -189,6 +313,10 @@ func (b *Batch) Put(data []byte) (string, error) {
 		return "", err
 	}
 	if _, ok := b.pending[sum]; ok {
+		return sum, nil
+	}
+	if len(data) <= SmallMax {
+		b.small[sum] = data
 		return sum, nil
 	}
 	if _, err := os.Stat(p); err == nil {
@@ -211,10 +339,59 @@ func (b *Batch) Put(data []byte) (string, error) {
 	return sum, nil
 }
 
-// Sync makes every pending blob durable under its sum: the files are fsynced, renamed into
-// place, and the directories fsynced. After an error nothing may be committed that names
+// PutReader is Put for a stream: a small one is kept in memory, a large one streamed to a
+// temporary file (no fsync yet), never held whole.
+func (b *Batch) PutReader(r io.Reader) (string, int64, error) {
+	head, err := io.ReadAll(io.LimitReader(r, SmallMax+1))
+	if err != nil {
+		return "", int64(len(head)), fmt.Errorf("spool: read: %w", err)
+	}
+	if len(head) <= SmallMax {
+		sum, err := b.Put(head)
+		return sum, int64(len(head)), err
+	}
+	tmp, err := os.CreateTemp(b.s.dir, ".tmp-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("spool: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.MultiReader(bytes.NewReader(head), r))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", n, fmt.Errorf("spool: write: %w", err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if _, ok := b.pending[sum]; ok {
+		os.Remove(tmp.Name())
+		return sum, n, nil
+	}
+	b.pending[sum] = tmp.Name()
+	return sum, n, nil
+}
+
+// Sync makes every pending blob durable under its sum: the small ones in one transaction
+// of small.db; the files are fsynced, renamed into place, and the directories fsynced. After an error nothing may be committed that names
 // these blobs.
 func (b *Batch) Sync() error {
+	if len(b.small) > 0 {
+		tx, err := b.s.db.Begin()
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		for sum, data := range b.small {
+			if _, err := tx.Exec(insertSmall, sum, data); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("spool: store %s: %w", sum, err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("spool: commit: %w", err)
+		}
+		clear(b.small)
+	}
 	for _, tmp := range b.pending {
 		f, err := os.Open(tmp)
 		if err != nil {
@@ -254,4 +431,5 @@ func (b *Batch) Discard() {
 		os.Remove(tmp)
 	}
 	clear(b.pending)
+	clear(b.small)
 }

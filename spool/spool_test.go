@@ -1,6 +1,9 @@
 package spool
 
 import (
+	"bytes"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -10,37 +13,115 @@ func TestBatchIsDurableOnlyAtSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := s.Batch()
-	sum, err := b.Put([]byte("hello"))
+	defer s.Close()
+	large := bytes.Repeat([]byte("scan "), SmallMax/4) // over SmallMax: a file
+	for _, data := range [][]byte{[]byte("hello"), large} {
+		b := s.Batch()
+		sum, err := b.Put(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(sum); err == nil {
+			t.Fatalf("a batched blob of %d bytes is readable under its sum before Sync", len(data))
+		}
+		if again, _ := b.Put(data); again != sum || len(b.pending)+len(b.small) != 1 {
+			t.Errorf("the same bytes twice: %s, %d pending", again, len(b.pending)+len(b.small))
+		}
+		if err := b.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(sum); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("after Sync: %d bytes, %v", len(got), err)
+		}
+		_, isFile := os.Stat(filepath.Join(s.dir, sum[:2], sum))
+		if (isFile == nil) != (len(data) > SmallMax) {
+			t.Errorf("a blob of %d bytes: file %v, want a file only above SmallMax", len(data), isFile == nil)
+		}
+		// A discarded batch leaves nothing behind.
+		b2 := s.Batch()
+		sum2, _ := b2.Put(append([]byte("never committed "), data...))
+		b2.Discard()
+		if _, err := s.Get(sum2); err == nil {
+			t.Error("a discarded blob exists")
+		}
+		tmps, _ := filepath.Glob(filepath.Join(s.dir, ".tmp-*"))
+		if len(tmps) != 0 {
+			t.Errorf("temporary files left: %v", tmps)
+		}
+		// Removed means gone, from small.db or the directory.
+		if err := s.Remove(sum); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(sum); err == nil {
+			t.Errorf("a removed blob of %d bytes is still readable", len(data))
+		}
+	}
+	// Put of bytes already in the spool as a file needs no new file.
+	sum, _ := s.Put(large)
+	b3 := s.Batch()
+	if again, err := b3.Put(large); err != nil || again != sum || len(b3.pending) != 0 {
+		t.Errorf("a blob already durable was written again (%d pending)", len(b3.pending))
+	}
+}
+
+// PutReader keeps small mail in small.db and streams large mail to a file; both read back
+// the same, whole or streamed.
+func TestPutReaderSmallAndLarge(t *testing.T) {
+	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(sum); err == nil {
-		t.Fatal("a batched blob is readable under its sum before Sync")
+	defer s.Close()
+	for _, n := range []int{0, 1, SmallMax, SmallMax + 1, 3 * SmallMax} {
+		data := bytes.Repeat([]byte{'x'}, n)
+		sum, size, err := s.PutReader(bytes.NewReader(data))
+		if err != nil || size != int64(n) || sum != Sum(data) {
+			t.Fatalf("%d bytes: sum %s size %d err %v", n, sum, size, err)
+		}
+		r, err := s.Open(sum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if !bytes.Equal(got, data) {
+			t.Errorf("%d bytes: read back %d", n, len(got))
+		}
+		_, isFile := os.Stat(filepath.Join(s.dir, sum[:2], sum))
+		if (isFile == nil) != (n > SmallMax) {
+			t.Errorf("%d bytes: file %v, want a file only above SmallMax", n, isFile == nil)
+		}
 	}
-	if again, _ := b.Put([]byte("hello")); again != sum || len(b.pending) != 1 {
-		t.Errorf("the same bytes twice: %s, %d pending", again, len(b.pending))
+}
+
+// Forgotten blobs leave no bytes behind in small.db or its write-ahead log.
+func TestForgetLeavesNoBytes(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer s.Close()
+	secret := []byte("Reply-To: <suporte+tok-9f8e7d6c5b4a@example.test>")
+	kept := []byte("a draft text that stays")
+	b := s.Batch()
+	sum, _ := b.Put(secret)
+	keptSum, _ := b.Put(kept)
 	if err := b.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Get(sum); err != nil || string(got) != "hello" {
-		t.Fatalf("after Sync: %q %v", got, err)
+	if err := s.Forget([]string{sum}); err != nil {
+		t.Fatal(err)
 	}
-	// A discarded batch leaves nothing behind.
-	b2 := s.Batch()
-	sum2, _ := b2.Put([]byte("never committed"))
-	b2.Discard()
-	if _, err := s.Get(sum2); err == nil {
-		t.Error("a discarded blob exists")
+	if _, err := s.Get(sum); err == nil {
+		t.Error("a forgotten blob is still readable")
 	}
-	tmps, _ := filepath.Glob(filepath.Join(s.dir, ".tmp-*"))
-	if len(tmps) != 0 {
-		t.Errorf("temporary files left: %v", tmps)
+	if got, err := s.Get(keptSum); err != nil || !bytes.Equal(got, kept) {
+		t.Errorf("the other blob: %q %v", got, err)
 	}
-	// Put of bytes already in the spool needs no new file.
-	b3 := s.Batch()
-	if _, err := b3.Put([]byte("hello")); err != nil || len(b3.pending) != 0 {
-		t.Errorf("a blob already durable was written again (%d pending)", len(b3.pending))
+	files, _ := filepath.Glob(filepath.Join(s.dir, "small.db*"))
+	for _, f := range files {
+		if raw, _ := os.ReadFile(f); bytes.Contains(raw, []byte("tok-9f8e7d6c5b4a")) {
+			t.Errorf("%s still holds the forgotten bytes", filepath.Base(f))
+		}
 	}
 }

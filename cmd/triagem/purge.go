@@ -38,6 +38,7 @@ func cmdPurge(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer sp.Close()
 	r, err := st.Purge(ctx, time.Now().Add(-keep), *dry)
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func cmdPurge(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "%s the raw copies of %d mails, %d outgoing messages and %d drafts' texts finished before %s (%d spool files)\n",
+	fmt.Fprintf(stdout, "%s the raw copies of %d mails, %d outgoing messages and %d drafts' texts finished before %s (%d spool blobs)\n",
 		verb, r.Messages, r.Outgoing, r.Drafts, r.Cutoff.Format("2006-01-02 15:04"), len(r.Blobs))
 	return nil
 }
