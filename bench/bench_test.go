@@ -67,6 +67,9 @@ func benchConfig(t *testing.T, st *mailtest.Stack, tag string, mod func(*config.
 	if v, err := strconv.Atoi(os.Getenv("BENCH_CONNECTIONS")); err == nil && v > 0 {
 		cfg.SMTP.Connections = v
 	}
+	if v, err := strconv.Atoi(os.Getenv("BENCH_CONNECTIONS")); err == nil && v > 0 {
+		cfg.SMTP.Connections = v
+	}
 	if mod != nil {
 		mod(cfg)
 	}

@@ -42,9 +42,9 @@ func (p *senderPool) Close() error {
 }
 
 // SendDue delivers the outbox rows that are due (all pending rows when ignoreSchedule, as
-// `run --once` does), each row once per call, on the pool's sessions in parallel. A worker
-// records each result, durably, before it sends its next message, so a crash can repeat
-// at most one message per session; the results of parallel workers share commits.
+// `run --once` does), each row once per call, on the pool's sessions in parallel. Each
+// result is recorded durably, in commits shared by the workers, while the worker sends
+// its next message; it waits for that record before the message after.
 func (a *App) SendDue(ctx context.Context, p *senderPool, ignoreSchedule bool) (sent, failed int, err error) {
 	now := a.Store.Now()
 	if ignoreSchedule {
@@ -71,9 +71,29 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
+			// A worker sends its next row while the last one's record commits, and waits
+			// for that record before the one after: at most two unrecorded 250s per
+			// session, the most a crash can send again (under the same Message-ID).
+			var recording chan outcome
 			for o := range work {
-				ok, err := a.deliver(wctx, s, o)
-				results <- outcome{ok, err}
+				record, err := a.transmit(wctx, s, o)
+				if recording != nil {
+					results <- <-recording
+					recording = nil
+				}
+				if err != nil {
+					results <- outcome{err: err}
+					continue
+				}
+				done := make(chan outcome, 1)
+				recording = done
+				go func() {
+					ok, err := record()
+					done <- outcome{ok, err}
+				}()
+			}
+			if recording != nil {
+				results <- <-recording
 			}
 		}()
 	}
@@ -131,33 +151,36 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 	return sent, failed, last, errors.Join(errs...)
 }
 
-// deliver sends one row and records the outcome: sent, retry later, or parked.
-func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (bool, error) {
+// transmit sends one row and returns how to record the outcome (sent, retry later, or
+// parked), so that a worker can send its next row while this record commits.
+func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) (record func() (bool, error), err error) {
 	answerOK := false
 	if o.Kind == route.KindAnswer {
 		d, ok, err := a.Store.DraftOfOutbox(ctx, o.ID)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		answerOK = ok && a.answerAllowed(d, o)
 	}
 	for _, r := range o.Rcpts {
 		if !a.allowed[r] && !answerOK {
 			reply := fmt.Sprintf("refused: %s is not named in the configuration", r)
-			return false, a.Store.Tx(ctx, func(tx *store.Tx) error {
-				if err := tx.MarkParked(o.ID, reply); err != nil {
-					return err
-				}
-				if err := tx.Failed(&o, reply); err != nil {
-					return err
-				}
-				return tx.Alert("recipient-refused", o.CaseRef+": "+reply)
-			})
+			return func() (bool, error) {
+				return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
+					if err := tx.MarkParked(o.ID, reply); err != nil {
+						return err
+					}
+					if err := tx.Failed(&o, reply); err != nil {
+						return err
+					}
+					return tx.Alert("recipient-refused", o.CaseRef+": "+reply)
+				})
+			}, nil
 		}
 	}
 	body, err := a.Spool.Open(o.Blob)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	reply, sendErr := s.Send(ctx, o.EnvFrom, o.Rcpts, body)
 	body.Close()
@@ -168,21 +191,23 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 	}
 	if sendErr == nil {
 		a.Log.Info("sent", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "message_id", o.MessageID, "reply", reply)
-		err := a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-			if err := tx.MarkSent(o.ID, reply); err != nil {
-				return err
+		return func() (bool, error) {
+			err := a.Store.GroupTx(ctx, func(tx *store.Tx) error {
+				if err := tx.MarkSent(o.ID, reply); err != nil {
+					return err
+				}
+				return tx.Sent(&o, reply)
+			})
+			if err == nil && o.Kind == route.KindDraft {
+				// A draft mail carries its agent's token in the Reply-To; once the server has
+				// it, no copy is kept: the database holds only the token's hash.
+				a.forgetLater(o.Blob)
 			}
-			return tx.Sent(&o, reply)
-		})
-		if err == nil && o.Kind == route.KindDraft {
-			// A draft mail carries its agent's token in the Reply-To; once the server has it,
-			// no copy is kept: the database holds only the token's hash.
-			a.forgetLater(o.Blob)
-		}
-		return true, err
+			return true, err
+		}, nil
 	}
 	if ctx.Err() != nil {
-		return false, ctx.Err() // shutting down: the row stays pending, untouched
+		return nil, ctx.Err() // shutting down: the row stays pending, untouched
 	}
 	var se *send.Error
 	permanent := errors.As(sendErr, &se) && se.Permanent
@@ -194,24 +219,28 @@ func (a *App) deliver(ctx context.Context, s *send.Sender, o store.OutMessage) (
 			why = fmt.Sprintf("gave up after %d attempts", attempts)
 		}
 		a.Log.Error("delivery failed: parked for an operator", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "reply", line, "why", why)
-		return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-			if err := tx.MarkParked(o.ID, line); err != nil {
-				return err
-			}
-			if err := tx.Failed(&o, line); err != nil {
-				return err
-			}
-			return tx.Alert("delivery-parked", fmt.Sprintf("%s %s to %v: %s (%s)", o.CaseRef, o.Kind, o.Rcpts, line, why))
-		})
+		return func() (bool, error) {
+			return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
+				if err := tx.MarkParked(o.ID, line); err != nil {
+					return err
+				}
+				if err := tx.Failed(&o, line); err != nil {
+					return err
+				}
+				return tx.Alert("delivery-parked", fmt.Sprintf("%s %s to %v: %s (%s)", o.CaseRef, o.Kind, o.Rcpts, line, why))
+			})
+		}, nil
 	}
 	next := a.Store.Now().Add(a.backoff(attempts))
 	a.Log.Warn("delivery failed: will retry", "case", o.CaseRef, "kind", o.Kind, "reply", line, "attempt", attempts, "next", next.Format(time.RFC3339))
-	return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-		if err := tx.MarkRetry(o.ID, line, next); err != nil {
-			return err
-		}
-		return tx.Retry(&o, line, next)
-	})
+	return func() (bool, error) {
+		return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
+			if err := tx.MarkRetry(o.ID, line, next); err != nil {
+				return err
+			}
+			return tx.Retry(&o, line, next)
+		})
+	}, nil
 }
 
 // forgetEvery is how many sent draft mails may wait before they are removed from the

@@ -74,20 +74,27 @@ func (t *Tx) logEvent(typ, caseRef string, message int64, data map[string]any) e
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	var prevSeq int64
-	var prev string
-	err = t.queryRow(`SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&prevSeq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read chain head: %w", err)
+	// The chain head is read once per transaction (no other writer can move it meanwhile)
+	// and forgotten when a savepoint rolls back.
+	if t.head == nil {
+		var h chainHead
+		err = t.queryRow(`SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&h.seq, &h.hash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read chain head: %w", err)
+		}
+		t.head = &h
 	}
-	seq := prevSeq + 1
+	prev := t.head.hash
+	seq := t.head.seq + 1
 	at := t.Now.UnixMilli()
 	hash := ChainHash(prev, seq, at, typ, caseRef, message, string(b))
 	_, err = t.exec(`INSERT INTO events (seq, at, type, case_ref, message, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		seq, at, typ, caseRef, message, string(b), prev, hash)
 	if err != nil {
+		t.head = nil
 		return fmt.Errorf("append event: %w", err)
 	}
+	t.head.seq, t.head.hash = seq, hash
 	return nil
 }
 

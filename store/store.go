@@ -135,10 +135,16 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Tx is one write transaction, with the time it started.
 type Tx struct {
-	s   *Store
-	tx  *sql.Tx
-	ctx context.Context
-	Now time.Time
+	s    *Store
+	tx   *sql.Tx
+	ctx  context.Context
+	head *chainHead // the last event written, once known
+	Now  time.Time
+}
+
+type chainHead struct {
+	seq  int64
+	hash string
 }
 
 // Tx runs fn in a transaction and commits it when fn returns nil. Transactions that write
@@ -214,6 +220,7 @@ func (s *Store) GroupTx(ctx context.Context, fn func(*Tx) error) error {
 					if _, err := tx.tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
 						return err
 					}
+					tx.head = nil // the rolled-back events are gone
 				}
 				if _, err := tx.tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
 					return err
