@@ -294,16 +294,15 @@ func (c *Composer) mail(sp mailSpec) (Outgoing, error) {
 	}
 	m.SetBodyString(gomail.TypeTextPlain, sp.body)
 	if sp.attach != nil {
-		enc := gomail.EncodingUSASCII
-		if !isASCII(sp.attach) {
-			enc = gomail.NoEncoding
-		}
-		if err := m.AttachReader("mensagem-original.eml", bytes.NewReader(sp.attach),
-			gomail.WithFileContentType("message/rfc822"), gomail.WithFileEncoding(enc)); err != nil {
-			return Outgoing{}, fmt.Errorf("attach original: %w", err)
-		}
+		// message/rfc822 admits no transfer encoding (RFC 2046 5.2.1): the original goes
+		// byte for byte, labelled 8bit. go-mail's "7bit" would quoted-printable it.
+		// A ReadSeeker is read when the message is written; AttachReader would copy it
+		// first, which for a 25 MB scan is 25 MB more.
+		m.AttachReadSeeker("mensagem-original.eml", bytes.NewReader(sp.attach),
+			gomail.WithFileContentType("message/rfc822"), gomail.WithFileEncoding(gomail.NoEncoding))
 	}
 	var buf bytes.Buffer
+	buf.Grow(len(sp.attach) + len(sp.body) + 8<<10) // headers and text: grown once, not doubled
 	if _, err := m.WriteTo(&buf); err != nil {
 		return Outgoing{}, fmt.Errorf("serialize %s: %w", sp.kind, err)
 	}
@@ -373,15 +372,6 @@ func lower(in []string) []string {
 		}
 	}
 	return out
-}
-
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // DraftKind is the kind of draft a decision's reply is: "identify" when it asks for NOME or

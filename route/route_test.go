@@ -60,6 +60,21 @@ func TestForwardDraftAndDisclaimer(t *testing.T) {
 	if bytes.Contains(part, []byte("base64")) || !bytes.Contains(part, []byte("Content-Transfer-Encoding: 8bit")) {
 		t.Errorf("the original must be attached unencoded (8bit here):\n%s", part)
 	}
+	// An all-ASCII original (base64 attachments, long lines, "=") is attached byte for byte:
+	// message/rfc822 allows no transfer encoding.
+	ascii := []byte("From: a@clientes.example.test\r\nSubject: apolice\r\nMessage-ID: <ascii@x>\r\nContent-Type: multipart/mixed; boundary=\"b=1\"\r\n\r\n--b=1\r\nContent-Type: text/plain\r\n\r\nQual o valor da minha apolice? " +
+		strings.Repeat("long line ", 20) + "\r\n--b=1\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJD=\r\n--b=1--\r\n")
+	am, err := parse.Parse(ascii, parse.Limits{MaxHeaderBytes: 1 << 16, MaxParts: 10, MaxDepth: 5, MaxTextBytes: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aouts, err := comp.Compose(d, route.Case{Ref: route.CaseRef("mid:ascii"), Key: "mid:ascii", Received: time.Now(), Raw: ascii, Mail: am})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(aouts[0].Raw, ascii) {
+		t.Errorf("the ASCII original is not attached unchanged:\n%s", aouts[0].Raw)
+	}
 	again, _ := comp.Compose(d, cs)
 	if again[0].MessageID != fwd.MessageID || !strings.HasSuffix(fwd.MessageID, "@"+cfg.Daemon.MessageIDDomain) {
 		t.Errorf("Message-ID not deterministic: %s vs %s", fwd.MessageID, again[0].MessageID)
