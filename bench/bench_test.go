@@ -206,8 +206,8 @@ func TestBacklog(t *testing.T) {
 	fmt.Printf("BENCH   %s: %v (%.0f mails/s, %.0f messages/s)\n", mode, took.Round(time.Millisecond), float64(N)/took.Seconds(), float64(len(outs))/took.Seconds())
 	fmt.Printf("BENCH   ceiling, plain SMTP loop of %d messages on %d connections: %v (%.0f messages/s)\n", len(outs), conns, ceiling.Round(time.Millisecond), float64(len(outs))/ceiling.Seconds())
 	if os.Getenv("BENCH_DAEMON") == "" {
-		fmt.Printf("BENCH   phases: fetch %v, decide %v, send %v, move %v\n", sum.FetchTime.Round(time.Millisecond),
-			sum.DecideTime.Round(time.Millisecond), sum.SendTime.Round(time.Millisecond), sum.MoveTime.Round(time.Millisecond))
+		fmt.Printf("BENCH   stages done after: fetch %v, decide %v, send %v, move %v\n", sum.FetchedBy.Round(time.Millisecond),
+			sum.DecidedBy.Round(time.Millisecond), sum.SentBy.Round(time.Millisecond), sum.MovedBy.Round(time.Millisecond))
 	}
 	fmt.Printf("BENCH   ratio triagem/ceiling: %.0f %%; triagem's own time beyond the ceiling: %v per 1,000 mails\n", 100*ceiling.Seconds()/took.Seconds(), perK.Round(time.Millisecond))
 }

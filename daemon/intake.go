@@ -16,8 +16,8 @@ const fetchBatch = 50
 
 // intake fetches everything new in the inbox's folder and records it. Each batch of bodies
 // is in the spool (durable) before the one transaction that records the messages and moves
-// the checkpoint: a crash re-fetches, never skips.
-func (a *App) intake(ctx context.Context, cn *mailbox.Conn, in config.Inbox) (int, error) {
+// the checkpoint: a crash re-fetches, never skips. Each recorded batch kicks recorded.
+func (a *App) intake(ctx context.Context, cn *mailbox.Conn, in config.Inbox, recorded chan struct{}) (int, error) {
 	uidv := cn.UIDValidity()
 	oldV, last, ok, err := a.Store.Checkpoint(ctx, in.Name, in.Folder)
 	if err != nil {
@@ -51,6 +51,7 @@ func (a *App) intake(ctx context.Context, cn *mailbox.Conn, in config.Inbox) (in
 			return err
 		}
 		total += len(batch)
+		kick(recorded) // the decider can start on this batch while the next is fetched
 		return nil
 	})
 	return total, err

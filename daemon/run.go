@@ -17,16 +17,18 @@ type Summary struct {
 	Fetched, Decided, Sent, Failed, Moved int
 	// Pending is outgoing mail still waiting for a retry; its originals stay in the inbox.
 	Pending int
-	// How long each phase took: where a slow run spends its time.
-	FetchTime, DecideTime, SendTime, MoveTime time.Duration
+	// When each stage finished, from the start of the run. The stages overlap (a group of
+	// mails is decided while the next is fetched, sent while the next is decided), so these
+	// are ends, not durations: where a slow run spends its time.
+	FetchedBy, DecidedBy, SentBy, MovedBy time.Duration
 }
 
 // RunOnce drains every inbox and the outbox once, then returns: fetch everything new,
-// decide it, deliver every pending message once, and move what is done.
+// decide it, deliver every pending message once, and move what is done. The four stages
+// run as a pipeline, each working on what the one before has committed.
 func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 	var sum Summary
-	phase := time.Now()
-	lap := func(d *time.Duration) { *d, phase = time.Since(phase), time.Now() }
+	start := time.Now()
 	conns := make([]*mailbox.Conn, len(a.Cfg.Inboxes))
 	defer func() {
 		for _, cn := range conns {
@@ -41,26 +43,36 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 			return sum, err
 		}
 		conns[i] = cn
-		n, err := a.intake(ctx, cn, in)
-		sum.Fetched += n
-		a.markInbox(in.Name, err)
-		if err != nil {
-			return sum, fmt.Errorf("inbox %s: %w", in.Name, err)
-		}
 	}
-	lap(&sum.FetchTime)
-	// Deciding and sending overlap: each group of decisions is sent as soon as it commits,
-	// while the next group is prepared.
-	var sendErr error
-	sending := make(chan struct{})
-	decided := make(chan struct{})
-	if a.Cfg.Daemon.DryRun {
-		close(sending)
-	} else {
-		pool, err := a.newSenderPool()
-		if err != nil {
+	var pool *senderPool
+	if !a.Cfg.Daemon.DryRun {
+		var err error
+		if pool, err = a.newSenderPool(); err != nil {
 			return sum, err
 		}
+	}
+	// Each stage runs until the stage before has finished and a last pass found nothing:
+	// fetching feeds deciding, deciding feeds sending, sending feeds moving.
+	fetched, decided := make(chan struct{}), make(chan struct{})
+	wakeDecider := make(chan struct{}, 1)
+	var fetchErr, sendErr error
+	go func() {
+		defer close(fetched)
+		for i, in := range a.Cfg.Inboxes {
+			n, err := a.intake(ctx, conns[i], in, wakeDecider)
+			sum.Fetched += n
+			a.markInbox(in.Name, err)
+			if err != nil {
+				fetchErr = fmt.Errorf("inbox %s: %w", in.Name, err)
+				return
+			}
+		}
+		sum.FetchedBy = time.Since(start)
+	}()
+	sending := make(chan struct{})
+	if pool == nil {
+		close(sending)
+	} else {
 		go func() {
 			defer close(sending)
 			defer func() {
@@ -72,54 +84,80 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 			// passes handed out.
 			forever := a.Store.Now().Add(100 * 365 * 24 * time.Hour)
 			var cursor int64
-			for last := false; !last; {
-				select {
-				case <-decided:
-					last = true // this pass sees every decision
-				default:
-				}
+			err := untilDone(ctx, decided, a.wakeSender, func() error {
 				n, f, next, err := a.sendAfter(ctx, pool, forever, cursor)
 				cursor = next
 				sum.Sent, sum.Failed = sum.Sent+n, sum.Failed+f
-				if err != nil {
-					sendErr = err
-					return
-				}
-				if !last {
-					select {
-					case <-a.wakeSender:
-					case <-decided:
-					}
-				}
-			}
+				return err
+			})
+			sendErr = err
+			sum.SentBy = time.Since(start)
 		}()
 	}
-	n, err := a.ProcessPending(ctx)
-	sum.Decided = n
-	lap(&sum.DecideTime)
+	err := untilDone(ctx, fetched, wakeDecider, func() error {
+		n, err := a.ProcessPending(ctx)
+		sum.Decided += n
+		return err
+	})
+	sum.DecidedBy = time.Since(start)
 	close(decided)
+	<-fetched
+	if err == nil {
+		err = fetchErr
+	}
+	if err == nil {
+		// The IMAP sessions are free once fetching is done: move originals as their
+		// mail is sent.
+		err = untilDone(ctx, sending, a.wakeMover, func() error {
+			for i, in := range a.Cfg.Inboxes {
+				n, err := a.moveReady(ctx, conns[i], in)
+				sum.Moved += n
+				if err != nil {
+					return fmt.Errorf("inbox %s: %w", in.Name, err)
+				}
+			}
+			return nil
+		})
+	}
 	<-sending
+	sum.MovedBy = time.Since(start)
+	if err == nil {
+		err = sendErr
+	}
 	if err != nil {
 		return sum, err
 	}
-	if sendErr != nil {
-		return sum, sendErr
-	}
-	lap(&sum.SendTime)
-	for i, in := range a.Cfg.Inboxes {
-		n, err := a.moveReady(ctx, conns[i], in)
-		sum.Moved += n
-		if err != nil {
-			return sum, fmt.Errorf("inbox %s: %w", in.Name, err)
-		}
-	}
-	lap(&sum.MoveTime)
 	counts, err := a.Store.Counts(ctx)
 	if err != nil {
 		return sum, err
 	}
 	sum.Pending = counts["outbox_"+"pending"]
 	return sum, nil
+}
+
+// untilDone runs pass each time wake fires, until upstream is closed; then one last pass,
+// which sees everything upstream produced. The first error ends it.
+func untilDone(ctx context.Context, upstream <-chan struct{}, wake <-chan struct{}, pass func() error) error {
+	for {
+		last := false
+		select {
+		case <-upstream:
+			last = true
+		default:
+		}
+		if err := pass(); err != nil {
+			return err
+		}
+		if last {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-upstream:
+		}
+	}
 }
 
 func (a *App) dial(ctx context.Context, in config.Inbox) (*mailbox.Conn, error) {
@@ -210,15 +248,11 @@ func (a *App) session(ctx context.Context, in config.Inbox, wakeDecider, wakeMov
 	}
 	defer cn.Close()
 	for {
-		n, err := a.intake(ctx, cn, in)
-		if err != nil {
+		if _, err := a.intake(ctx, cn, in, wakeDecider); err != nil {
 			return err
 		}
 		a.markInbox(in.Name, nil)
 		*failures = 0
-		if n > 0 {
-			kick(wakeDecider)
-		}
 		if _, err := a.moveReady(ctx, cn, in); err != nil {
 			return err
 		}

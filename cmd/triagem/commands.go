@@ -59,8 +59,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	sum, err := app.RunOnce(ctx)
 	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	fmt.Fprintf(stdout, "fetched %d, decided %d, sent %d, failed %d, moved %d, still pending %d (fetch %v, decide %v, send %v, move %v)\n",
-		sum.Fetched, sum.Decided, sum.Sent, sum.Failed, sum.Moved, sum.Pending, ms(sum.FetchTime), ms(sum.DecideTime), ms(sum.SendTime), ms(sum.MoveTime))
+	fmt.Fprintf(stdout, "fetched %d, decided %d, sent %d, failed %d, moved %d, still pending %d (stages overlap; done after: fetch %v, decide %v, send %v, move %v)\n",
+		sum.Fetched, sum.Decided, sum.Sent, sum.Failed, sum.Moved, sum.Pending, ms(sum.FetchedBy), ms(sum.DecidedBy), ms(sum.SentBy), ms(sum.MovedBy))
 	return err
 }
 
