@@ -125,4 +125,3 @@ func manyParts(n int) []byte {
 	m.WriteString("--p--\r\n")
 	return m.Bytes()
 }
-
