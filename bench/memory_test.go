@@ -57,7 +57,8 @@ func TestPeakRSS(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", c.name, err, stderr.String())
 		}
 		kb := <-peak
-		fmt.Printf("BENCH peak RSS, %s: %d MB (%s)\n", c.name, kb>>10, strings.TrimSpace(firstLine(stdout.String())))
+		row("peak RSS of `triagem run --once`, %s | %d MB | | | < 150 MB", c.name, kb>>10)
+		note("%s: %s", c.name, strings.TrimSpace(firstLine(stdout.String())))
 	}
 }
 

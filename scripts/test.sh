@@ -42,3 +42,9 @@ export TRIAGEM_STACK="$stack/stack.env"
 
 echo "== go test -race (unit, in-process and real-stack tests)"
 go test -race -count=1 -timeout 20m ./...
+
+# The load harness (docs/PERFORMANCE.md) at a tiny size: a smoke test that it still runs
+# end to end. Its timings are printed, never asserted.
+echo "== load harness smoke test (scripts/bench.sh measures; this only shows it works)"
+TRIAGEM_BENCH=1 BENCH_N=20 go test -count=1 -timeout 10m -v -run 'TestBacklog|TestPushLatency|TestPeakRSS' ./bench |
+  grep -E '^(BENCH|--- |ok|FAIL)'
