@@ -13,6 +13,7 @@ export BENCH_N=${BENCH_N:-5000}
 # in production: on this kind of VM, creating files under /tmp cost up to a millisecond
 # each (docs/PERFORMANCE.md), which would slow the stack and triagem alike.
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/triagem-bench.XXXXXX")
+chmod 0755 "$work" # the mail servers' users must reach the stack inside
 cleanup() { scripts/mailstack.sh stop "$work/stack" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 scripts/mailstack.sh start "$work/stack"
