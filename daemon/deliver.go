@@ -165,17 +165,7 @@ func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) 
 	for _, r := range o.Rcpts {
 		if !a.allowed[r] && !answerOK {
 			reply := fmt.Sprintf("refused: %s is not named in the configuration", r)
-			return func() (bool, error) {
-				return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-					if err := tx.MarkParked(o.ID, reply); err != nil {
-						return err
-					}
-					if err := tx.Failed(&o, reply); err != nil {
-						return err
-					}
-					return tx.Alert("recipient-refused", o.CaseRef+": "+reply)
-				})
-			}, nil
+			return a.parked(ctx, o, reply, "recipient-refused", o.CaseRef+": "+reply), nil
 		}
 	}
 	body, err := a.Spool.Open(o.Blob)
@@ -219,17 +209,7 @@ func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) 
 			why = fmt.Sprintf("gave up after %d attempts", attempts)
 		}
 		a.Log.Error("delivery failed: parked for an operator", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "reply", line, "why", why)
-		return func() (bool, error) {
-			return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-				if err := tx.MarkParked(o.ID, line); err != nil {
-					return err
-				}
-				if err := tx.Failed(&o, line); err != nil {
-					return err
-				}
-				return tx.Alert("delivery-parked", fmt.Sprintf("%s %s to %v: %s (%s)", o.CaseRef, o.Kind, o.Rcpts, line, why))
-			})
-		}, nil
+		return a.parked(ctx, o, line, "delivery-parked", fmt.Sprintf("%s %s to %v: %s (%s)", o.CaseRef, o.Kind, o.Rcpts, line, why)), nil
 	}
 	next := a.Store.Now().Add(a.backoff(attempts))
 	a.Log.Warn("delivery failed: will retry", "case", o.CaseRef, "kind", o.Kind, "reply", line, "attempt", attempts, "next", next.Format(time.RFC3339))
@@ -241,6 +221,21 @@ func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) 
 			return tx.Retry(&o, line, next)
 		})
 	}, nil
+}
+
+// parked records a row given up on, with the reason and an operator's alert.
+func (a *App) parked(ctx context.Context, o store.OutMessage, reason, alert, detail string) func() (bool, error) {
+	return func() (bool, error) {
+		return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
+			if err := tx.MarkParked(o.ID, reason); err != nil {
+				return err
+			}
+			if err := tx.Failed(&o, reason); err != nil {
+				return err
+			}
+			return tx.Alert(alert, detail)
+		})
+	}
 }
 
 // forgetEvery is how many sent draft mails may wait before they are removed from the

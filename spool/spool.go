@@ -97,48 +97,17 @@ func (s *Spool) path(sum string) (string, error) {
 	return filepath.Join(s.dir, sum[:2], sum), nil
 }
 
-// PutReader streams r into the spool and returns its sum and size. Past SmallMax the bytes
-// are never held in memory as a whole, so a 25 MB scan costs a buffer, not 25 MB.
+// PutReader streams r into the spool and returns its sum and size, durable at return.
+// Past SmallMax the bytes are never held in memory as a whole, so a 25 MB scan costs a
+// buffer, not 25 MB.
 func (s *Spool) PutReader(r io.Reader) (string, int64, error) {
-	head, err := io.ReadAll(io.LimitReader(r, SmallMax+1))
+	b := s.Batch()
+	sum, n, err := b.PutReader(r)
+	if err == nil {
+		err = b.Sync()
+	}
 	if err != nil {
-		return "", int64(len(head)), fmt.Errorf("spool: read: %w", err)
-	}
-	if len(head) <= SmallMax {
-		sum, err := s.Put(head)
-		return sum, int64(len(head)), err
-	}
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return "", 0, fmt.Errorf("spool: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.MultiReader(bytes.NewReader(head), r))
-	if err != nil {
-		tmp.Close()
-		return "", n, fmt.Errorf("spool: write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", n, fmt.Errorf("spool: sync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", n, fmt.Errorf("spool: %w", err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	p, _ := s.path(sum)
-	if _, err := os.Stat(p); err == nil {
-		return sum, n, nil
-	}
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", n, fmt.Errorf("spool: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", n, fmt.Errorf("spool: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+		b.Discard()
 		return "", n, err
 	}
 	return sum, n, nil
