@@ -112,9 +112,9 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 				return
 			}
 			for _, o := range due {
-				last = o.ID
 				select {
 				case work <- o:
+					last = o.ID
 				case <-wctx.Done():
 					return
 				}
