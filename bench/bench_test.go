@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triagem/triagem"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/mailtest"
@@ -49,25 +48,7 @@ func app(t *testing.T, st *mailtest.Stack, tag string, mod func(*config.Config))
 // benchConfig is the shipped configuration on the stack: one inbox, its own addresses
 // (tag keeps runs apart), and a fresh state directory.
 func benchConfig(t *testing.T, st *mailtest.Stack, tag string, mod func(*config.Config)) (*config.Config, string) {
-	cfg, err := config.Parse("embedded", triagem.DefaultConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RewriteAddresses(func(local, _ string) string { return local + "-" + tag + "@" + st.Domain })
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw")
-	os.WriteFile(pw, []byte(st.Password), 0o600)
-	inbox := "support-" + tag + "@" + st.Domain
-	ih, ip := split(st.IMAPAddr)
-	sh, sp := split(st.SMTPAddr)
-	cfg.Inboxes = []config.Inbox{{Name: "support", Host: ih, Port: ip, TLS: "plain", User: inbox, Folder: "INBOX", Credentials: config.Credentials{PasswordFile: pw}}}
-	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.User, cfg.SMTP.Credentials = sh, sp, "plain", "", config.Credentials{}
-	cfg.Daemon.StateDir = dir
-	cfg.Daemon.MessageIDDomain = "bench-" + tag + ".example.test"
-	cfg.Web.Listen = ""
-	if v, err := strconv.Atoi(os.Getenv("BENCH_CONNECTIONS")); err == nil && v > 0 {
-		cfg.SMTP.Connections = v
-	}
+	cfg, inbox := st.Config(t, tag, "", t.TempDir())
 	if v, err := strconv.Atoi(os.Getenv("BENCH_CONNECTIONS")); err == nil && v > 0 {
 		cfg.SMTP.Connections = v
 	}
@@ -75,12 +56,6 @@ func benchConfig(t *testing.T, st *mailtest.Stack, tag string, mod func(*config.
 		mod(cfg)
 	}
 	return cfg, inbox
-}
-
-func split(addr string) (string, int) {
-	i := strings.LastIndexByte(addr, ':')
-	p, _ := strconv.Atoi(addr[i+1:])
-	return addr[:i], p
 }
 
 // corpus is n realistic customer mails of 5–50 KB: the demo's customer mails with a

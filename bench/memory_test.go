@@ -36,7 +36,7 @@ func TestPeakRSS(t *testing.T) {
 	} {
 		tag := fmt.Sprintf("rss%d", rand.IntN(1_000_000))
 		cfg, inbox := benchConfig(t, st, tag, nil)
-		path := filepath.Join(cfg.Daemon.StateDir, "config.toml")
+		path := filepath.Join(filepath.Dir(cfg.Daemon.StateDir), "config.toml") // beside the state, as in the e2e tests
 		if err := config.Write(path, cfg); err != nil {
 			t.Fatal(err)
 		}

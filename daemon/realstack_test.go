@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/triagem/triagem"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/mailtest"
@@ -30,23 +28,7 @@ import (
 func realApp(t *testing.T, st *mailtest.Stack, imapAddr string, mod func(*config.Config)) (*daemon.App, string) {
 	t.Helper()
 	tag := fmt.Sprintf("d%d", rand.IntN(1_000_000))
-	cfg, err := config.Parse("embedded", triagem.DefaultConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RewriteAddresses(func(local, _ string) string { return local + "-" + tag + "@" + st.Domain })
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "imap.pass")
-	os.WriteFile(pw, []byte(st.Password), 0o600)
-	inbox := "support-" + tag + "@" + st.Domain
-	host, port := hostPort(t, imapAddr)
-	cfg.Inboxes = []config.Inbox{{Name: "support", Host: host, Port: port, TLS: "plain", User: inbox, Folder: "INBOX",
-		Credentials: config.Credentials{PasswordFile: pw}}}
-	shost, sport := hostPort(t, st.SMTPAddr)
-	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.User, cfg.SMTP.Credentials = shost, sport, "plain", "", config.Credentials{}
-	cfg.Daemon.StateDir = dir
-	cfg.Daemon.MessageIDDomain = "triagem-" + tag + ".example.test"
-	cfg.Web.Listen = ""
+	cfg, inbox := st.Config(t, tag, imapAddr, t.TempDir())
 	if mod != nil {
 		mod(cfg)
 	}
@@ -56,13 +38,6 @@ func realApp(t *testing.T, st *mailtest.Stack, imapAddr string, mod func(*config
 	}
 	t.Cleanup(func() { app.Close() })
 	return app, inbox
-}
-
-func hostPort(t *testing.T, addr string) (string, int) {
-	i := strings.LastIndexByte(addr, ':')
-	var p int
-	fmt.Sscanf(addr[i+1:], "%d", &p)
-	return addr[:i], p
 }
 
 // Dovecot with MOVE hidden (its 127.0.0.3 listener: COPY + \Deleted + UID EXPUNGE), and
@@ -76,7 +51,7 @@ func TestRealDovecotWithoutMOVEAndUIDPLUS(t *testing.T) {
 
 func realFallback(t *testing.T, host, wantHow string) {
 	st := mailtest.RealStack(t)
-	_, port := hostPort(t, st.IMAPAddr)
+	_, port := mailtest.HostPort(t, st.IMAPAddr)
 	px, err := mailtest.StartProxy(fmt.Sprintf("%s:%d", host, port))
 	if err != nil {
 		t.Fatal(err)
@@ -182,14 +157,7 @@ func TestRealDovecotBlackholedIDLE(t *testing.T) {
 	st.Deliver("c@"+st.Domain, inbox, raw)
 	pushed := decided(1, 20*time.Second)
 	px.Blackhole(true)
-	holeAt := time.Now()
-	var noticed time.Duration
-	for noticed == 0 && time.Since(holeAt) < 15*time.Second {
-		if h := app.Health(time.Now()); h.Inboxes["support"].ErrAt.After(holeAt) {
-			noticed = time.Since(holeAt)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	noticed := waitNoticed(app, "support", time.Now(), 15*time.Second)
 	bound := poll + timeout + 300*time.Millisecond
 	if noticed == 0 || noticed > bound {
 		t.Fatalf("the silent connection was noticed after %v (bound %v)", noticed, bound)
@@ -222,7 +190,7 @@ func TestRealPostfixCutAfterDot(t *testing.T) {
 	}
 	defer px.Close()
 	app, inbox := realApp(t, st, st.IMAPAddr, func(c *config.Config) {
-		c.SMTP.Host, c.SMTP.Port = hostPort(t, px.Addr)
+		c.SMTP.Host, c.SMTP.Port = mailtest.HostPort(t, px.Addr)
 		c.SMTP.RetryBase.Duration = time.Millisecond
 		c.SMTP.Connections = 1 // the forward goes first, so it is the message cut
 	})
@@ -456,7 +424,7 @@ func TestRealStackLongSMTPOutage(t *testing.T) {
 	if sum.Decided != n || sum.Sent != 0 || sum.Moved != 0 {
 		t.Fatalf("while Postfix is down: %+v", sum)
 	}
-	app.Cfg.SMTP.Port = func() int { _, p := hostPort(t, st.SMTPAddr); return p }()
+	app.Cfg.SMTP.Port = func() int { _, p := mailtest.HostPort(t, st.SMTPAddr); return p }()
 	start := time.Now()
 	sum, err = app.RunOnce(context.Background())
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/triagem/triagem"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/mailtest"
 )
@@ -57,29 +56,11 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	st := mailtest.RealStack(t)
 	tag := fmt.Sprintf("%s%d", strings.ToLower(t.Name()[4:min(len(t.Name()), 12)]), rand.IntN(1_000_000))
-	cfg, err := config.Parse("config.toml (embedded)", triagem.DefaultConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RewriteAddresses(func(local, _ string) string { return local + "-" + tag + "@" + st.Domain })
-	cfg.Team.OwnAddresses = append(cfg.Team.OwnAddresses, "suporte@medicoonline.example.pt")
 	dir := t.TempDir()
-	host, port := split(t, st.IMAPAddr)
-	inbox := "support-" + tag + "@" + st.Domain
-	pw := filepath.Join(dir, "imap.pass")
-	if err := os.WriteFile(pw, []byte(st.Password), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Inboxes = []config.Inbox{{Name: "support", Host: host, Port: port, TLS: "plain", User: inbox, Folder: "INBOX",
-		Credentials: config.Credentials{PasswordFile: pw}}}
-	shost, sport := split(t, st.SMTPAddr)
-	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.User = shost, sport, "plain", ""
-	cfg.SMTP.Credentials = config.Credentials{}
-	cfg.Daemon.StateDir = filepath.Join(dir, "state")
-	cfg.Daemon.MessageIDDomain = "triagem-" + tag + ".example.test"
+	cfg, inbox := st.Config(t, tag, "", dir)
+	cfg.Team.OwnAddresses = append(cfg.Team.OwnAddresses, "suporte@medicoonline.example.pt")
 	cfg.Daemon.PollInterval.Duration = time.Second
 	cfg.Daemon.LogLevel = "debug"
-	cfg.Web.Listen = "" // several daemons run one after another; the page is tested in web/
 	w := &world{t: t, stack: st, tag: tag, cfg: cfg, path: filepath.Join(dir, "config.toml"), inbox: inbox}
 	w.save()
 	return w
@@ -89,15 +70,6 @@ func (w *world) save() {
 	if err := config.Write(w.path, w.cfg); err != nil {
 		w.t.Fatal(err)
 	}
-}
-
-func split(t *testing.T, addr string) (string, int) {
-	i := strings.LastIndexByte(addr, ':')
-	var p int
-	if _, err := fmt.Sscanf(addr[i+1:], "%d", &p); err != nil {
-		t.Fatal(err)
-	}
-	return addr[:i], p
 }
 
 // addr is the test's version of a configured address ("telemedicina" → telemedicina-TAG@…).

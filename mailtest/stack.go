@@ -8,12 +8,16 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/triagem/triagem"
+	"github.com/triagem/triagem/config"
 )
 
 // Stack is a real Dovecot + Postfix started by scripts/mailstack.sh.
@@ -206,4 +210,49 @@ func (s *Stack) Append(user, folder string, raw []byte) error {
 	}
 	_, err = cmd.Wait()
 	return err
+}
+
+// Config is the shipped configuration moved onto this stack for one test: every address
+// becomes local-tag@domain, so runs never see each other's mail; one inbox, "support",
+// read at imapAddr (the stack's own IMAP when "", or a proxy, or another listener); plain
+// SMTP without login; state_dir in dir/state, and the IMAP password in a file in dir.
+// inbox is the inbox's address.
+func (s *Stack) Config(t testing.TB, tag, imapAddr, dir string) (cfg *config.Config, inbox string) {
+	t.Helper()
+	cfg, err := config.Parse("config.toml (embedded)", triagem.DefaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RewriteAddresses(func(local, _ string) string { return local + "-" + tag + "@" + s.Domain })
+	pw := filepath.Join(dir, "imap.pass")
+	if err := os.WriteFile(pw, []byte(s.Password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if imapAddr == "" {
+		imapAddr = s.IMAPAddr
+	}
+	inbox = "support-" + tag + "@" + s.Domain
+	host, port := HostPort(t, imapAddr)
+	cfg.Inboxes = []config.Inbox{{Name: "support", Host: host, Port: port, TLS: "plain", User: inbox, Folder: "INBOX",
+		Credentials: config.Credentials{PasswordFile: pw}}}
+	cfg.SMTP.Host, cfg.SMTP.Port = HostPort(t, s.SMTPAddr)
+	cfg.SMTP.TLS, cfg.SMTP.User, cfg.SMTP.Credentials = "plain", "", config.Credentials{}
+	cfg.Daemon.StateDir = filepath.Join(dir, "state")
+	cfg.Daemon.MessageIDDomain = "triagem-" + tag + ".example.test"
+	cfg.Web.Listen = "" // several daemons run one after another; the page is tested in web/
+	return cfg, inbox
+}
+
+// HostPort splits a loopback "host:port" address.
+func HostPort(t testing.TB, addr string) (string, int) {
+	t.Helper()
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("port of %s: %v", addr, err)
+	}
+	return host, port
 }
