@@ -56,14 +56,7 @@ func TestBlackholedIDLEIsDetected(t *testing.T) {
 	decided(1, 10*time.Second)
 
 	px.Blackhole(true)
-	holeAt := time.Now()
-	var noticed time.Duration
-	for noticed == 0 && time.Since(holeAt) < 10*time.Second {
-		if h := app.Health(time.Now()); h.Inboxes["suporte"].ErrAt.After(holeAt) {
-			noticed = time.Since(holeAt)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	noticed := waitNoticed(app, "suporte", time.Now(), 10*time.Second)
 	bound := poll + timeout + 200*time.Millisecond
 	if noticed == 0 || noticed > bound {
 		t.Fatalf("a silent connection noticed after %v (bound %v)", noticed, bound)
@@ -354,6 +347,18 @@ func waitDecided(t *testing.T, app *daemon.App, n int, within time.Duration) tim
 	return 0
 }
 
+// waitNoticed is how long after since the daemon's health first shows an error on inbox;
+// 0 when it does not within the given time.
+func waitNoticed(app *daemon.App, inbox string, since time.Time, within time.Duration) time.Duration {
+	for time.Since(since) < within {
+		if h := app.Health(time.Now()); h.Inboxes[inbox].ErrAt.After(since) {
+			return time.Since(since)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return 0
+}
+
 // imapLogin is a plain IMAP client logged in as user, closed when the test ends.
 func imapLogin(t *testing.T, addr, user, password string) *imapclient.Client {
 	t.Helper()
@@ -371,18 +376,5 @@ func imapLogin(t *testing.T, addr, user, password string) *imapclient.Client {
 // servers starts the in-process IMAP server (with the demo user) and SMTP sink.
 func servers(t *testing.T) (*mailtest.IMAP, *mailtest.SMTP) {
 	t.Helper()
-	im, err := mailtest.StartIMAP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { im.Close() })
-	sm, err := mailtest.StartSMTP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sm.Close() })
-	if err := im.AddUser("suporte@example.test", "demo"); err != nil {
-		t.Fatal(err)
-	}
-	return im, sm
+	return mailtest.StartServers(t, nil, "suporte@example.test", "demo")
 }

@@ -73,17 +73,7 @@ func TestMoveFallbacks(t *testing.T) {
 		{"plain", imap.CapSet{imap.CapIMAP4rev1: {}}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			im, err := mailtest.StartIMAP(tc.caps)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer im.Close()
-			sm, err := mailtest.StartSMTP()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sm.Close()
-			im.AddUser("suporte@example.test", "demo")
+			im, sm := mailtest.StartServers(t, tc.caps, "suporte@example.test", "demo")
 			raw, _ := os.ReadFile("../demo/mails/08-fatura.eml")
 			im.Append("suporte@example.test", "INBOX", raw)
 			cfg, err := demo.Config(t.TempDir(), im.Addr, sm.Addr)

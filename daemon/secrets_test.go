@@ -31,17 +31,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for k, v := range secrets {
 		t.Setenv(k, v)
 	}
-	im, err := mailtest.StartIMAP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	sm, err := mailtest.StartSMTP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sm.Close()
-	im.AddUser("suporte@example.test", secrets["TRIAGEM_TEST_IMAP_PW"])
+	im, sm := mailtest.StartServers(t, nil, "suporte@example.test", secrets["TRIAGEM_TEST_IMAP_PW"])
 	files, _ := filepath.Glob("../demo/mails/*.eml")
 	sort.Strings(files)
 	for _, f := range files {

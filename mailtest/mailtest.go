@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -104,6 +105,26 @@ func Count(addr, user, password, folder string) (int, error) {
 		return 0, err
 	}
 	return int(*st.NumMessages), nil
+}
+
+// StartServers starts an in-process IMAP server offering caps (nil for the defaults) with
+// one user, and an SMTP sink; both stop when the test ends.
+func StartServers(t testing.TB, caps imap.CapSet, user, password string) (*IMAP, *SMTP) {
+	t.Helper()
+	im, err := StartIMAP(caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { im.Close() })
+	sm, err := StartSMTP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sm.Close() })
+	if err := im.AddUser(user, password); err != nil {
+		t.Fatal(err)
+	}
+	return im, sm
 }
 
 // Delivery is one message the SMTP sink accepted.

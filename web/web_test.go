@@ -39,17 +39,7 @@ type site struct {
 // start runs the demo mail plus scriptMail through a daemon and serves its page.
 func start(t *testing.T) *site {
 	t.Helper()
-	im, err := mailtest.StartIMAP(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { im.Close() })
-	sm, err := mailtest.StartSMTP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sm.Close() })
-	im.AddUser("suporte@example.test", "demo")
+	im, sm := mailtest.StartServers(t, nil, "suporte@example.test", "demo")
 	files, _ := filepath.Glob("../demo/mails/*.eml")
 	sort.Strings(files)
 	for _, f := range files {
