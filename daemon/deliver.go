@@ -41,16 +41,12 @@ func (p *senderPool) Close() error {
 	return errors.Join(errs...)
 }
 
-// SendDue delivers the outbox rows that are due (all pending rows when ignoreSchedule, as
-// `run --once` does), each row once per call, on the pool's sessions in parallel. Each
-// result is recorded durably, in commits shared by the workers, while the worker sends
-// its next message; it waits for that record before the message after.
-func (a *App) SendDue(ctx context.Context, p *senderPool, ignoreSchedule bool) (sent, failed int, err error) {
-	now := a.Store.Now()
-	if ignoreSchedule {
-		now = now.Add(100 * 365 * 24 * time.Hour)
-	}
-	sent, failed, _, err = a.sendAfter(ctx, p, now, 0)
+// SendDue delivers the outbox rows that are due now, each once per call, on the pool's
+// sessions in parallel. Each result is recorded durably, in commits shared by the
+// workers, while the worker sends its next message; it waits for that record before the
+// message after.
+func (a *App) SendDue(ctx context.Context, p *senderPool) (sent, failed int, err error) {
+	sent, failed, _, err = a.sendAfter(ctx, p, a.Store.Now(), 0)
 	return sent, failed, err
 }
 

@@ -80,8 +80,8 @@ func (a *App) RunOnce(ctx context.Context) (Summary, error) {
 					a.Log.Warn("closing the SMTP sessions", "error", cerr)
 				}
 			}()
-			// Every pending row once: each pass starts after the last row the previous
-			// passes handed out.
+			// Every pending row once, whatever its schedule: each pass starts after the
+			// last row the previous passes handed out.
 			forever := a.Store.Now().Add(100 * 365 * 24 * time.Hour)
 			var cursor int64
 			err := untilDone(ctx, decided, a.wakeSender, func() error {
@@ -296,7 +296,7 @@ func (a *App) sendLoop(ctx context.Context) {
 	}
 	defer pool.Close()
 	for {
-		if _, _, err := a.SendDue(ctx, pool, false); err != nil && !errors.Is(err, context.Canceled) {
+		if _, _, err := a.SendDue(ctx, pool); err != nil && !errors.Is(err, context.Canceled) {
 			a.Log.Error("sending failed: will retry", "error", err)
 		}
 		wait := a.Cfg.Daemon.PollInterval.Duration

@@ -62,13 +62,6 @@ func (s *Spool) Close() error { return s.db.Close() }
 
 const insertSmall = `INSERT INTO blobs (sum, data) VALUES (?, ?) ON CONFLICT (sum) DO NOTHING`
 
-func (s *Spool) putSmall(sum string, b []byte) error {
-	if _, err := s.db.Exec(insertSmall, sum, b); err != nil {
-		return fmt.Errorf("spool: store %s: %w", sum, err)
-	}
-	return nil
-}
-
 // small returns a blob of small.db; ok is false when it is not there.
 func (s *Spool) small(sum string) (b []byte, ok bool, err error) {
 	err = s.db.QueryRow(`SELECT data FROM blobs WHERE sum = ?`, sum).Scan(&b)
@@ -113,44 +106,16 @@ func (s *Spool) PutReader(r io.Reader) (string, int64, error) {
 	return sum, n, nil
 }
 
-// Put stores b and returns its sum. It returns only once the bytes are on disk (file and
-// directory fsynced), so a database row that names the sum never points at nothing.
+// Put stores b and returns its sum. It returns only once the bytes are on disk, so a
+// database row that names the sum never points at nothing: a one-blob Batch.
 func (s *Spool) Put(b []byte) (string, error) {
-	sum := Sum(b)
-	p, err := s.path(sum)
+	bt := s.Batch()
+	sum, err := bt.Put(b)
+	if err == nil {
+		err = bt.Sync()
+	}
 	if err != nil {
-		return "", err
-	}
-	if len(b) <= SmallMax {
-		return sum, s.putSmall(sum, b)
-	}
-	if _, err := os.Stat(p); err == nil {
-		return sum, nil
-	}
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("spool: write %s: %w", sum, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("spool: sync %s: %w", sum, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+		bt.Discard()
 		return "", err
 	}
 	return sum, nil
