@@ -2,7 +2,6 @@ package mailtest
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -47,6 +46,7 @@ func (p *Proxy) Blackhole(on bool) {
 
 // CutAfter makes the next client that sends pattern lose its connection right after the
 // server got it, before any answer comes back: "the connection drops after the final '.'".
+// The pattern may arrive split over several reads; it must be at most 256 bytes.
 func (p *Proxy) CutAfter(pattern []byte) {
 	p.mu.Lock()
 	p.cut = pattern
@@ -90,11 +90,15 @@ func (p *Proxy) accept() {
 	}
 }
 
+// tailKept is how much of a client's earlier reads a CutAfter pattern may reach back into.
+const tailKept = 256
+
 // pipe copies src to dst, holding the bytes while the proxy is a black hole.
 func (p *Proxy) pipe(dst, src net.Conn, fromClient bool) {
 	defer p.wg.Done()
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
+	var seen []byte // the client's last bytes and this read: a pattern split across reads still matches
 	for {
 		n, err := src.Read(buf)
 		for n > 0 && p.holed() {
@@ -113,16 +117,19 @@ func (p *Proxy) pipe(dst, src net.Conn, fromClient bool) {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
-			if fromClient && p.takeCut(buf[:n]) {
-				src.Close()                        // the client never hears the answer …
-				time.Sleep(200 * time.Millisecond) // … which the server still gives
-				return
+			if fromClient {
+				seen = append(seen, buf[:n]...)
+				if p.takeCut(seen) {
+					src.Close()                        // the client never hears the answer …
+					time.Sleep(200 * time.Millisecond) // … which the server still gives
+					return
+				}
+				if len(seen) > tailKept {
+					seen = append(seen[:0], seen[len(seen)-tailKept:]...)
+				}
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
 			return
 		}
 	}
