@@ -24,8 +24,11 @@ import (
 //
 // The spool, not triagem.db, is where mail text lives: the audit database holds none.
 type Spool struct {
-	dir string
-	db  *sql.DB
+	dir      string
+	db       *sql.DB
+	getSmall *sql.Stmt // prepared once: compiling the SQL cost as much as reading the blob
+	putSmall *sql.Stmt
+	recent   recent
 }
 
 // SmallMax is the largest blob kept in small.db.
@@ -54,17 +57,27 @@ func Open(dir string) (*Spool, error) {
 		db.Close()
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
-	return &Spool{dir: dir, db: db}, nil
+	s := &Spool{dir: dir, db: db}
+	if s.getSmall, err = db.Prepare(`SELECT data FROM blobs WHERE sum = ?`); err == nil {
+		s.putSmall, err = db.Prepare(`INSERT INTO blobs (sum, data) VALUES (?, ?) ON CONFLICT (sum) DO NOTHING`)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open spool %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close closes small.db.
 func (s *Spool) Close() error { return s.db.Close() }
 
-const insertSmall = `INSERT INTO blobs (sum, data) VALUES (?, ?) ON CONFLICT (sum) DO NOTHING`
-
-// small returns a blob of small.db; ok is false when it is not there.
+// small returns a small blob, from memory if it was just written, or from small.db; ok is
+// false when it is in neither.
 func (s *Spool) small(sum string) (b []byte, ok bool, err error) {
-	err = s.db.QueryRow(`SELECT data FROM blobs WHERE sum = ?`, sum).Scan(&b)
+	if b, ok := s.recent.take(sum); ok {
+		return b, true, nil
+	}
+	err = s.getSmall.QueryRow(sum).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -173,6 +186,7 @@ func (s *Spool) Forget(sums []string) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	for _, sum := range sums {
+		s.recent.drop(sum)
 		if _, err := tx.Exec(`DELETE FROM blobs WHERE sum = ?`, sum); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("spool: remove %s: %w", sum, err)
@@ -208,6 +222,7 @@ func (s *Spool) Remove(sum string) error {
 	if err != nil {
 		return err
 	}
+	s.recent.drop(sum)
 	if _, err := s.db.Exec(`DELETE FROM blobs WHERE sum = ?`, sum); err != nil {
 		return fmt.Errorf("spool: remove %s: %w", sum, err)
 	}
@@ -307,22 +322,26 @@ func (b *Batch) PutReader(r io.Reader) (string, int64, error) {
 }
 
 // Sync makes every pending blob durable under its sum: the small ones in one transaction
-// of small.db; the files are fsynced, renamed into place, and the directories fsynced. After an error nothing may be committed that names
-// these blobs.
+// of small.db; the files are fsynced, renamed into place, and the directories fsynced.
+// After an error nothing may be committed that names these blobs.
 func (b *Batch) Sync() error {
 	if len(b.small) > 0 {
 		tx, err := b.s.db.Begin()
 		if err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
+		put := tx.Stmt(b.s.putSmall)
 		for sum, data := range b.small {
-			if _, err := tx.Exec(insertSmall, sum, data); err != nil {
+			if _, err := put.Exec(sum, data); err != nil {
 				tx.Rollback()
 				return fmt.Errorf("spool: store %s: %w", sum, err)
 			}
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("spool: commit: %w", err)
+		}
+		for sum, data := range b.small {
+			b.s.recent.add(sum, data)
 		}
 		clear(b.small)
 	}
@@ -336,6 +355,9 @@ func (b *Batch) Sync() error {
 		if err != nil {
 			return fmt.Errorf("spool: sync: %w", err)
 		}
+	}
+	if len(b.pending) == 0 {
+		return nil
 	}
 	dirs := map[string]bool{}
 	for sum, tmp := range b.pending {

@@ -125,3 +125,102 @@ func TestForgetLeavesNoBytes(t *testing.T) {
 		}
 	}
 }
+
+// A just-written small blob is read once from memory, then from small.db; the memory copy
+// is the writer's bytes at Sync, even if the writer reuses its buffer afterwards.
+func TestRecentCopyServesOneRead(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	buf := []byte("Olá, a minha receita não chegou.")
+	want := append([]byte(nil), buf...)
+	b := s.Batch()
+	sum, err := b.Put(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "XXXXXXXX")
+	if _, ok := s.recent.blobs[sum]; !ok {
+		t.Fatal("a blob just synced has no memory copy")
+	}
+	for i := range 2 {
+		got, err := s.Get(sum)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("read %d: %q, %v", i+1, got, err)
+		}
+		if _, ok := s.recent.blobs[sum]; ok {
+			t.Fatalf("read %d left the memory copy in place", i+1)
+		}
+	}
+}
+
+// Past RecentMax the newest blobs get no memory copy (the oldest are the next to be read);
+// every blob still reads back whole.
+func TestRecentKeepsTheOldestWithinItsBudget(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := s.Batch()
+	var sums []string
+	for i := range RecentMax/SmallMax + 4 {
+		data := bytes.Repeat([]byte{byte('a' + i%26)}, SmallMax-i)
+		sum, err := b.Put(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, sum)
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if s.recent.size > RecentMax {
+		t.Fatalf("%d bytes in memory, budget %d", s.recent.size, RecentMax)
+	}
+	kept := 0
+	for _, sum := range sums {
+		if _, ok := s.recent.blobs[sum]; ok {
+			kept++
+		}
+	}
+	if kept == 0 || kept == len(sums) {
+		t.Fatalf("%d of %d blobs have a memory copy, want some but not all", kept, len(sums))
+	}
+	for i, sum := range sums {
+		got, err := s.Get(sum)
+		if err != nil || len(got) != SmallMax-i {
+			t.Fatalf("blob %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if s.recent.size != 0 {
+		t.Errorf("%d bytes still in memory after every blob was read", s.recent.size)
+	}
+}
+
+// Forget removes the memory copy too: a sent draft's token is gone from the process.
+func TestForgetDropsTheMemoryCopy(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sum, err := s.Put([]byte("token=abc123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget([]string{sum}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.recent.blobs) != 0 {
+		t.Fatal("Forget left a memory copy")
+	}
+	if _, err := s.Get(sum); err == nil {
+		t.Fatal("a forgotten blob is still readable")
+	}
+}
