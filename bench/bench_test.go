@@ -15,6 +15,7 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,7 +132,7 @@ func TestBacklog(t *testing.T) {
 		}
 	}
 	quiet(t, st)
-	cpu0 := cpuTime()
+	cpu0, busy0 := cpuTime(), machineBusy(t)
 	start := time.Now()
 	var sum daemon.Summary
 	if os.Getenv("BENCH_DAEMON") == "" {
@@ -160,7 +161,7 @@ func TestBacklog(t *testing.T) {
 		<-done
 	}
 	took := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu, busy := cpuTime()-cpu0, machineBusy(t)-busy0
 
 	// The ceiling: the same messages, sent by a plain loop of SMTP transactions on as many
 	// connections as triagem uses, into the same Postfix, from the same quiet start.
@@ -174,7 +175,9 @@ func TestBacklog(t *testing.T) {
 	}
 	conns := a.Cfg.SMTP.Connections
 	quiet(t, st)
+	cpuC0, busyC0 := cpuTime(), machineBusy(t)
 	ceiling := plainSMTP(t, st.SMTPAddr, "ceiling-"+tag+"@"+st.Domain, raws, conns)
+	cpuC, busyC := cpuTime()-cpuC0, machineBusy(t)-busyC0
 	perK := (took - ceiling) * 1000 / time.Duration(N)
 	mode := "triagem run (daemon)"
 	if os.Getenv("BENCH_DAEMON") == "" {
@@ -186,6 +189,11 @@ func TestBacklog(t *testing.T) {
 	row("triagem's own time beyond the ceiling, per 1,000 mails | %v | | | ≤ 1.5 s", r(perK))
 	note("backlog of %d: triagem used %v of CPU (user and system), %v per 1,000 mails, on a machine the mail servers keep busy too",
 		N, r(cpu), r(cpu*1000/time.Duration(N)))
+	// Where the machine's CPU went: the cores were busy for busy seconds in all, of which
+	// triagem used cpu; the rest is the mail servers (and the kernel on their behalf).
+	note("backlog of %d: the machine was busy %v of %v core-seconds (%.0f %%): triagem %v, the mail servers and the rest %v; during the ceiling, %v of %v (%.0f %%): the sending loop %v, the rest %v",
+		N, r(busy), r(took*time.Duration(cores())), 100*busy.Seconds()/(took.Seconds()*float64(cores())), r(cpu), r(busy-cpu),
+		r(busyC), r(ceiling*time.Duration(cores())), 100*busyC.Seconds()/(ceiling.Seconds()*float64(cores())), r(cpuC), r(busyC-cpuC))
 	if os.Getenv("BENCH_DAEMON") == "" {
 		note("backlog of %d: stages done after fetch %v, decide %v, send %v, move %v", N, r(sum.FetchedBy), r(sum.DecidedBy), r(sum.SentBy), r(sum.MovedBy))
 	}
@@ -204,6 +212,27 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// machineBusy is the time all cores have spent not idle since boot (/proc/stat): user,
+// nice, system, irq, softirq and steal.
+func machineBusy(t *testing.T) time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatalf("the harness reads the machine's CPU time from /proc/stat: %v", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	var ticks int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 && i < 8 { // not idle, not iowait; guest time is inside user
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func cores() int { return runtime.NumCPU() }
 
 // quiet waits for Postfix to finish delivering what earlier steps sent, so that every
 // measurement starts from the same idle stack.

@@ -83,3 +83,29 @@ func TestGroupTxCommitFailureReachesEveryone(t *testing.T) {
 		t.Fatalf("GroupTx on a closed database: %v, want an error", err)
 	}
 }
+
+// A caller alone in its commit (no savepoint then) gets its own error once, and its
+// writes are undone.
+func TestGroupTxAloneRollsBackItsWrites(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	err := st.GroupTx(ctx, func(tx *Tx) error {
+		if err := tx.Alert("group-test", "lonely"); err != nil {
+			return err
+		}
+		return errors.New("the lone caller fails")
+	})
+	if err == nil || err.Error() != "the lone caller fails" {
+		t.Fatalf("error %v, want the caller's own, once", err)
+	}
+	if err := st.GroupTx(ctx, func(tx *Tx) error { return tx.Alert("group-test", "kept") }); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Events(ctx, Filter{Type: EvAlert, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Fields()["detail"] != "kept" {
+		t.Fatalf("alerts after a failed and a good lone caller: %d, want only the good one", len(evs))
+	}
+}

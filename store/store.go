@@ -44,7 +44,7 @@ type Store struct {
 // Durability comes first: WAL with synchronous=FULL, so a committed row survives a crash.
 func Open(path string) (*Store, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -212,17 +212,20 @@ func (s *Store) GroupTx(ctx context.Context, fn func(*Tx) error) error {
 	if len(batch) > 0 {
 		results := make([]error, len(batch))
 		err := s.txLocked(ctx, func(tx *Tx) error {
+			if len(batch) == 1 { // alone: its error rolls back the whole transaction, no savepoint needed
+				return batch[0].fn(tx)
+			}
 			for i, g := range batch {
-				if _, err := tx.tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
+				if _, err := tx.exec(`SAVEPOINT grouped`); err != nil {
 					return err
 				}
 				if results[i] = g.fn(tx); results[i] != nil {
-					if _, err := tx.tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
+					if _, err := tx.exec(`ROLLBACK TO grouped`); err != nil {
 						return err
 					}
 					tx.head = nil // the rolled-back events are gone
 				}
-				if _, err := tx.tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
+				if _, err := tx.exec(`RELEASE grouped`); err != nil {
 					return err
 				}
 			}
