@@ -57,22 +57,20 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	work := make(chan store.OutMessage)
-	type outcome struct {
-		ok  bool
-		err error
-	}
 	results := make(chan outcome)
+	rec := a.startRecorder(len(p.sessions))
 	var workers sync.WaitGroup
 	for _, s := range p.sessions {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			// A worker sends its next row while the last one's record commits, and waits
-			// for that record before the one after: at most two unrecorded 250s per
+			defer rec.leave()
+			// A worker sends its next row while the last one's result is recorded, and
+			// waits for that record before the one after: at most two unrecorded 250s per
 			// session, the most a crash can send again (under the same Message-ID).
-			var recording chan outcome
+			var recording <-chan outcome
 			for o := range work {
-				record, err := a.transmit(wctx, s, o)
+				res, err := a.transmit(wctx, s, o)
 				if recording != nil {
 					results <- <-recording
 					recording = nil
@@ -81,12 +79,7 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 					results <- outcome{err: err}
 					continue
 				}
-				done := make(chan outcome, 1)
-				recording = done
-				go func() {
-					ok, err := record()
-					done <- outcome{ok, err}
-				}()
+				recording = rec.record(res)
 			}
 			if recording != nil {
 				results <- <-recording
@@ -119,6 +112,7 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 	}()
 	go func() {
 		workers.Wait() // the workers stop once the dispatcher closes work
+		rec.close()
 		close(results)
 	}()
 	var errs []error
@@ -147,9 +141,9 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 	return sent, failed, last, errors.Join(errs...)
 }
 
-// transmit sends one row and returns how to record the outcome (sent, retry later, or
-// parked), so that a worker can send its next row while this record commits.
-func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) (record func() (bool, error), err error) {
+// transmit sends one row and returns its result to record (sent, retry later, or parked),
+// so that a worker can send its next row while this one's record commits.
+func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) (*result, error) {
 	answerOK := false
 	if o.Kind == route.KindAnswer {
 		d, ok, err := a.Store.DraftOfOutbox(ctx, o.ID)
@@ -161,7 +155,7 @@ func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) 
 	for _, r := range o.Rcpts {
 		if !a.allowed[r] && !answerOK {
 			reply := fmt.Sprintf("refused: %s is not named in the configuration", r)
-			return a.parked(ctx, o, reply, "recipient-refused", o.CaseRef+": "+reply), nil
+			return parked(o, reply, "recipient-refused", o.CaseRef+": "+reply), nil
 		}
 	}
 	body, err := a.Spool.Open(o.Blob)
@@ -177,20 +171,18 @@ func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) 
 	}
 	if sendErr == nil {
 		a.Log.Info("sent", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "message_id", o.MessageID, "reply", reply)
-		return func() (bool, error) {
-			err := a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-				if err := tx.MarkSent(o.ID, reply); err != nil {
-					return err
-				}
-				return tx.Sent(&o, reply)
-			})
-			if err == nil && o.Kind == route.KindDraft {
-				// A draft mail carries its agent's token in the Reply-To; once the server has
-				// it, no copy is kept: the database holds only the token's hash.
-				a.forgetLater(o.Blob)
+		res := &result{ok: true, write: func(tx *store.Tx) error {
+			if err := tx.MarkSent(o.ID, reply); err != nil {
+				return err
 			}
-			return true, err
-		}, nil
+			return tx.Sent(&o, reply)
+		}}
+		if o.Kind == route.KindDraft {
+			// A draft mail carries its agent's token in the Reply-To; once the server has
+			// it, no copy is kept: the database holds only the token's hash.
+			res.after = func() { a.forgetLater(o.Blob) }
+		}
+		return res, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err() // shutting down: the row stays pending, untouched
@@ -205,33 +197,29 @@ func (a *App) transmit(ctx context.Context, s *send.Sender, o store.OutMessage) 
 			why = fmt.Sprintf("gave up after %d attempts", attempts)
 		}
 		a.Log.Error("delivery failed: parked for an operator", "case", o.CaseRef, "kind", o.Kind, "to", o.Rcpts, "reply", line, "why", why)
-		return a.parked(ctx, o, line, "delivery-parked", fmt.Sprintf("%s %s to %v: %s (%s)", o.CaseRef, o.Kind, o.Rcpts, line, why)), nil
+		return parked(o, line, "delivery-parked", fmt.Sprintf("%s %s to %v: %s (%s)", o.CaseRef, o.Kind, o.Rcpts, line, why)), nil
 	}
 	next := a.Store.Now().Add(a.backoff(attempts))
 	a.Log.Warn("delivery failed: will retry", "case", o.CaseRef, "kind", o.Kind, "reply", line, "attempt", attempts, "next", next.Format(time.RFC3339))
-	return func() (bool, error) {
-		return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-			if err := tx.MarkRetry(o.ID, line, next); err != nil {
-				return err
-			}
-			return tx.Retry(&o, line, next)
-		})
-	}, nil
+	return &result{write: func(tx *store.Tx) error {
+		if err := tx.MarkRetry(o.ID, line, next); err != nil {
+			return err
+		}
+		return tx.Retry(&o, line, next)
+	}}, nil
 }
 
-// parked records a row given up on, with the reason and an operator's alert.
-func (a *App) parked(ctx context.Context, o store.OutMessage, reason, alert, detail string) func() (bool, error) {
-	return func() (bool, error) {
-		return false, a.Store.GroupTx(ctx, func(tx *store.Tx) error {
-			if err := tx.MarkParked(o.ID, reason); err != nil {
-				return err
-			}
-			if err := tx.Failed(&o, reason); err != nil {
-				return err
-			}
-			return tx.Alert(alert, detail)
-		})
-	}
+// parked is the result of a row given up on: the reason, and an operator's alert.
+func parked(o store.OutMessage, reason, alert, detail string) *result {
+	return &result{write: func(tx *store.Tx) error {
+		if err := tx.MarkParked(o.ID, reason); err != nil {
+			return err
+		}
+		if err := tx.Failed(&o, reason); err != nil {
+			return err
+		}
+		return tx.Alert(alert, detail)
+	}}
 }
 
 // forgetEvery is how many sent draft mails may wait before they are removed from the

@@ -4,34 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 )
 
-// Concurrent GroupTx callers share commits, yet each one's failure undoes only its own
+// TxEach shares one commit among its functions, yet each one's failure undoes only its own
 // writes, and the hash chain stays whole.
-func TestGroupTxKeepsEachCallerApart(t *testing.T) {
+func TestTxEachKeepsEachFunctionApart(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
 	const n = 40
-	errs := make([]error, n)
-	var wg sync.WaitGroup
+	var fns []func(*Tx) error
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = st.GroupTx(ctx, func(tx *Tx) error {
-				if err := tx.Alert("group-test", fmt.Sprint(i)); err != nil {
-					return err
-				}
-				if i%3 == 0 {
-					return fmt.Errorf("caller %d fails", i)
-				}
-				return tx.Alert("group-test", fmt.Sprint(i, "b"))
-			})
-		}()
+		fns = append(fns, func(tx *Tx) error {
+			if err := tx.Alert("group-test", fmt.Sprint(i)); err != nil {
+				return err
+			}
+			if i%3 == 0 {
+				return fmt.Errorf("caller %d fails", i)
+			}
+			return tx.Alert("group-test", fmt.Sprint(i, "b"))
+		})
 	}
-	wg.Wait()
+	errs := st.TxEach(ctx, fns)
 	want := map[string]bool{}
 	for i, err := range errs {
 		switch {
@@ -73,32 +67,34 @@ func TestGroupTxKeepsEachCallerApart(t *testing.T) {
 	}
 }
 
-// A commit that fails fails every caller in it: none is told its writes are durable.
-func TestGroupTxCommitFailureReachesEveryone(t *testing.T) {
+// A transaction that fails fails every function in it: none is told its writes are durable.
+func TestTxEachFailureReachesEveryone(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
 	st.Close() // every statement now fails
-	err := st.GroupTx(ctx, func(tx *Tx) error { return tx.Alert("x", "y") })
-	if err == nil || errors.Is(err, context.Canceled) {
-		t.Fatalf("GroupTx on a closed database: %v, want an error", err)
+	alert := func(tx *Tx) error { return tx.Alert("x", "y") }
+	for i, err := range st.TxEach(ctx, []func(*Tx) error{alert, alert, alert}) {
+		if err == nil || errors.Is(err, context.Canceled) {
+			t.Errorf("function %d on a closed database: %v, want an error", i, err)
+		}
 	}
 }
 
-// A caller alone in its commit (no savepoint then) gets its own error once, and its
+// A function alone in its transaction (no savepoint then) gets its own error once, and its
 // writes are undone.
-func TestGroupTxAloneRollsBackItsWrites(t *testing.T) {
+func TestTxEachAloneRollsBackItsWrites(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
-	err := st.GroupTx(ctx, func(tx *Tx) error {
+	err := st.TxEach(ctx, []func(*Tx) error{func(tx *Tx) error {
 		if err := tx.Alert("group-test", "lonely"); err != nil {
 			return err
 		}
 		return errors.New("the lone caller fails")
-	})
+	}})[0]
 	if err == nil || err.Error() != "the lone caller fails" {
 		t.Fatalf("error %v, want the caller's own, once", err)
 	}
-	if err := st.GroupTx(ctx, func(tx *Tx) error { return tx.Alert("group-test", "kept") }); err != nil {
+	if err := st.TxEach(ctx, []func(*Tx) error{func(tx *Tx) error { return tx.Alert("group-test", "kept") }})[0]; err != nil {
 		t.Fatal(err)
 	}
 	evs, err := st.Events(ctx, Filter{Type: EvAlert, Limit: 10})

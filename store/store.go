@@ -35,9 +35,6 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
-
-	groupMu sync.Mutex
-	group   []*groupedTx
 }
 
 // Open opens (creating if needed) the database at path and applies pending migrations.
@@ -180,63 +177,43 @@ func (s *Store) txLocked(ctx context.Context, fn func(*Tx) error) (err error) {
 	return nil
 }
 
-// groupedTx is one caller's part of a shared commit.
-type groupedTx struct {
-	fn   func(*Tx) error
-	done chan error
-}
-
-// GroupTx runs fn in a transaction that it may share with other callers of GroupTx waiting
-// at the same moment: group commit. Each fn runs in a savepoint of its own, so its error
-// rolls back its own writes only; a failed commit fails them all. It returns once fn's
-// writes are durable, never before, and it is not cancelled by ctx: it records what has
-// already happened (an SMTP 250), which must not be left out.
-//
-// The callers it pays off for are concurrent ones, such as parallel SMTP senders: while one
-// commit waits for its fsync, the next results queue and go into the next commit together.
-func (s *Store) GroupTx(ctx context.Context, fn func(*Tx) error) error {
+// TxEach runs every fn in one transaction, each in a savepoint of its own, so that an fn's
+// error rolls back its own writes only, while the commit (and its fsync) is shared: group
+// commit. It returns each fn's error, joined with the commit's: a failed commit fails them
+// all, and none is told its writes are durable. It returns only once they are, and it is
+// not cancelled by ctx: it records what has already happened (an SMTP 250), which must not
+// be left out.
+func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 	ctx = context.WithoutCancel(ctx)
-	me := &groupedTx{fn: fn, done: make(chan error, 1)}
-	s.groupMu.Lock()
-	s.group = append(s.group, me)
-	s.groupMu.Unlock()
-	select {
-	case err := <-me.done: // an earlier caller committed ours with its own
-		return err
-	case s.writer <- struct{}{}:
-	}
-	s.groupMu.Lock()
-	batch := s.group
-	s.group = nil
-	s.groupMu.Unlock()
-	if len(batch) > 0 {
-		results := make([]error, len(batch))
-		err := s.txLocked(ctx, func(tx *Tx) error {
-			if len(batch) == 1 { // alone: its error rolls back the whole transaction, no savepoint needed
-				return batch[0].fn(tx)
+	s.writer <- struct{}{}
+	defer func() { <-s.writer }()
+	results := make([]error, len(fns))
+	err := s.txLocked(ctx, func(tx *Tx) error {
+		if len(fns) == 1 { // alone: its error rolls back the whole transaction, no savepoint needed
+			return fns[0](tx)
+		}
+		for i, fn := range fns {
+			if _, err := tx.exec(`SAVEPOINT grouped`); err != nil {
+				return err
 			}
-			for i, g := range batch {
-				if _, err := tx.exec(`SAVEPOINT grouped`); err != nil {
+			if results[i] = fn(tx); results[i] != nil {
+				if _, err := tx.exec(`ROLLBACK TO grouped`); err != nil {
 					return err
 				}
-				if results[i] = g.fn(tx); results[i] != nil {
-					if _, err := tx.exec(`ROLLBACK TO grouped`); err != nil {
-						return err
-					}
-					tx.head = nil // the rolled-back events are gone
-				}
-				if _, err := tx.exec(`RELEASE grouped`); err != nil {
-					return err
-				}
+				tx.head = nil // the rolled-back events are gone
 			}
-			return nil
-		})
-		for i, g := range batch {
-			g.done <- errors.Join(err, results[i]) // buffered: sent before the lock is free
+			if _, err := tx.exec(`RELEASE grouped`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range results {
+			results[i] = errors.Join(err, results[i])
 		}
 	}
-	<-s.writer
-	return <-me.done
+	return results
 }
 
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
