@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -22,11 +23,18 @@ import (
 // deletes its queue files it can cost a millisecond (docs/PERFORMANCE.md); a group of
 // small blobs shares one transaction and one fsync instead.
 //
+// small.db keeps a rollback journal, not a write-ahead log: blobs are only ever appended,
+// and SQLite journals no page beyond the file's old end, so each byte is written once. A
+// write-ahead log wrote it twice (log, then checkpoint): a third of the CPU of storing a
+// mail. The price is that readers and a writer exclude each other; in this process they
+// take turns on mu, briefly, instead of in SQLite's sleeping busy handler.
+//
 // The spool, not triagem.db, is where mail text lives: the audit database holds none.
 type Spool struct {
 	dir      string
 	db       *sql.DB
-	getSmall *sql.Stmt // prepared once: compiling the SQL cost as much as reading the blob
+	mu       sync.RWMutex // small.db: readers share, a writer is alone
+	getSmall *sql.Stmt    // prepared once: compiling the SQL cost as much as reading the blob
 	putSmall *sql.Stmt
 	recent   recent
 }
@@ -41,7 +49,7 @@ func Open(dir string) (*Spool, error) {
 		return nil, fmt.Errorf("create spool %s: %w", dir, err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "secure_delete(1)", "busy_timeout(10000)"} {
+	for _, p := range []string{"journal_mode(TRUNCATE)", "synchronous(FULL)", "secure_delete(1)", "busy_timeout(10000)"} {
 		q.Add("_pragma", p)
 	}
 	path := filepath.Join(dir, "small.db")
@@ -65,6 +73,13 @@ func Open(dir string) (*Spool, error) {
 		db.Close()
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
+	// A spool written by an older triagem is in WAL mode; it leaves it only when no other
+	// process has it open. Until then a removed blob could outlive Forget in the log.
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "truncate" {
+		db.Close()
+		return nil, fmt.Errorf("open spool %s: journal mode %q, want truncate (%v): stop every other triagem process using this state directory, then start again", path, mode, err)
+	}
 	return s, nil
 }
 
@@ -77,7 +92,9 @@ func (s *Spool) small(sum string) (b []byte, ok bool, err error) {
 	if b, ok := s.recent.take(sum); ok {
 		return b, true, nil
 	}
+	s.mu.RLock()
 	err = s.getSmall.QueryRow(sum).Scan(&b)
+	s.mu.RUnlock()
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -177,10 +194,12 @@ func (s *Spool) Open(sum string) (io.ReadCloser, error) {
 }
 
 // Forget removes blobs that must not outlive their use (a sent draft mail holds its agent's
-// token), in one transaction, and scrubs the write-ahead log of them: their bytes are then
-// gone from small.db's files, not only unlinked. It costs a checkpoint, so callers collect
-// a run of blobs and forget them together.
+// token), in one transaction: secure_delete overwrites their bytes in small.db, and the
+// journal that held the old pages is truncated at the commit, so they are gone from the
+// files, not only unlinked. Callers collect a run of blobs and forget them together.
 func (s *Spool) Forget(sums []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	tx, err := s.db.Begin()
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -202,17 +221,6 @@ func (s *Spool) Forget(sums []string) error {
 			}
 		}
 	}
-	return s.scrub()
-}
-
-func (s *Spool) scrub() error {
-	var busy, logFrames, done int
-	if err := s.db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
-		return fmt.Errorf("spool: checkpoint: %w", err)
-	}
-	if busy != 0 {
-		return fmt.Errorf("spool: checkpoint: a reader held small.db; removed blobs stay in its log until the next scrub")
-	}
 	return nil
 }
 
@@ -223,7 +231,10 @@ func (s *Spool) Remove(sum string) error {
 		return err
 	}
 	s.recent.drop(sum)
-	if _, err := s.db.Exec(`DELETE FROM blobs WHERE sum = ?`, sum); err != nil {
+	s.mu.Lock()
+	_, err = s.db.Exec(`DELETE FROM blobs WHERE sum = ?`, sum)
+	s.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("spool: remove %s: %w", sum, err)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -326,24 +337,9 @@ func (b *Batch) PutReader(r io.Reader) (string, int64, error) {
 // After an error nothing may be committed that names these blobs.
 func (b *Batch) Sync() error {
 	if len(b.small) > 0 {
-		tx, err := b.s.db.Begin()
-		if err != nil {
-			return fmt.Errorf("spool: %w", err)
+		if err := b.syncSmall(); err != nil {
+			return err
 		}
-		put := tx.Stmt(b.s.putSmall)
-		for sum, data := range b.small {
-			if _, err := put.Exec(sum, data); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("spool: store %s: %w", sum, err)
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("spool: commit: %w", err)
-		}
-		for sum, data := range b.small {
-			b.s.recent.add(sum, data)
-		}
-		clear(b.small)
 	}
 	for _, tmp := range b.pending {
 		f, err := os.Open(tmp)
@@ -378,6 +374,31 @@ func (b *Batch) Sync() error {
 		}
 	}
 	clear(b.pending)
+	return nil
+}
+
+// syncSmall writes the small blobs in one transaction of small.db.
+func (b *Batch) syncSmall() error {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	tx, err := b.s.db.Begin()
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	put := tx.Stmt(b.s.putSmall)
+	for sum, data := range b.small {
+		if _, err := put.Exec(sum, data); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("spool: store %s: %w", sum, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
+	for sum, data := range b.small {
+		b.s.recent.add(sum, data)
+	}
+	clear(b.small)
 	return nil
 }
 
