@@ -24,12 +24,50 @@ var injectionPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`\b(approve|aprova|aprovem|aprobar)\b.{0,30}\b(all|todos|todas|automatic\w*|automatica\w*)\b`),
 }
 
+// injectionAnchors holds, for each of injectionPatterns, strings of which every match of
+// the pattern contains at least one (on folded text). A pattern none of whose anchors is in
+// the mail cannot match any of its sentences, and is not run on them: most mail has none,
+// and running eight patterns on every sentence was a tenth of classifying.
+var injectionAnchors = [][]string{
+	{"ignor", "disregard", "forget", "esquec", "olvid"},
+	{"classif", "categoriz", "clasifica"},
+	{":"},
+	{"you are now", "you are a", "es un asistente", "eres un", "tu es", "voce e agora", "agora es"},
+	{"to the ai", "to the assistant", "ao robo", "ao assistente", "para a ia", "para o bot", "al asistente", "note to the", "nota para o"},
+	{"admin mode", "developer mode", "modo admin", "override", "jailbreak"},
+	{"@"},
+	{"approve", "aprov", "aprob"},
+}
+
+// livePatterns is the injection patterns that may match somewhere in s, by their anchors.
+func livePatterns(s string) []*regexp.Regexp {
+	f := foldForPatterns(s)
+	var live []*regexp.Regexp
+	for i, anchors := range injectionAnchors {
+		for _, a := range anchors {
+			if strings.Contains(f, a) {
+				live = append(live, injectionPatterns[i])
+				break
+			}
+		}
+	}
+	return live
+}
+
 var sentenceEnd = regexp.MustCompile(`([.!?]+)(\s+|$)`)
 
 // stripInjection removes the sentences of s that address an automated reader, and says
 // whether it removed any.
 func stripInjection(s string) (string, bool) {
 	if s == "" {
+		return s, false
+	}
+	return stripWith(s, livePatterns(s))
+}
+
+// stripWith is stripInjection with only the patterns given.
+func stripWith(s string, patterns []*regexp.Regexp) (string, bool) {
+	if len(patterns) == 0 {
 		return s, false
 	}
 	found := false
@@ -40,7 +78,7 @@ func stripInjection(s string) (string, bool) {
 		}
 		var kept []string
 		for _, sentence := range sentences(line) {
-			if isInjection(sentence) {
+			if isInjection(sentence, patterns) {
 				found = true
 				continue
 			}
@@ -67,9 +105,9 @@ func sentences(line string) []string {
 	return out
 }
 
-func isInjection(sentence string) bool {
+func isInjection(sentence string, patterns []*regexp.Regexp) bool {
 	f := foldForPatterns(sentence)
-	for _, p := range injectionPatterns {
+	for _, p := range patterns {
 		if p.MatchString(f) {
 			return true
 		}
