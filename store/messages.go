@@ -124,7 +124,10 @@ func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
 // case key, if there is one: that message is the case, this one is a duplicate.
 func (s *Store) EarlierCase(ctx context.Context, caseKey string, id int64) (string, bool, error) {
 	var ref string
-	err := s.db.QueryRowContext(ctx, `SELECT case_ref FROM messages WHERE case_key = ? AND id <> ? AND state <> ? ORDER BY id LIMIT 1`, caseKey, id, StateReceived).Scan(&ref)
+	st, err := s.stmt(ctx, `SELECT case_ref FROM messages WHERE case_key = ? AND id <> ? AND state <> ? ORDER BY id LIMIT 1`)
+	if err == nil { // asked once a mail: compiled once
+		err = st.QueryRowContext(ctx, caseKey, id, StateReceived).Scan(&ref)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

@@ -177,21 +177,38 @@ func (s *Store) txLocked(ctx context.Context, fn func(*Tx) error) (err error) {
 	return nil
 }
 
-// TxEach runs every fn in one transaction, each in a savepoint of its own, so that an fn's
-// error rolls back its own writes only, while the commit (and its fsync) is shared: group
-// commit. It returns each fn's error, joined with the commit's: a failed commit fails them
-// all, and none is told its writes are durable. It returns only once they are, and it is
-// not cancelled by ctx: it records what has already happened (an SMTP 250), which must not
-// be left out.
+// TxEach runs every fn in one transaction, so that the commit (and its fsync) is shared:
+// group commit. An fn's error rolls back its own writes only; the fns may then run twice,
+// so they must do nothing but write through tx. It returns each fn's error, joined with the
+// commit's: a failed commit fails them all, and none is told its writes are durable. It
+// returns only once they are, and it is not cancelled by ctx: it records what has already
+// happened (an SMTP 250), which must not be left out.
 func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 	ctx = context.WithoutCancel(ctx)
 	s.writer <- struct{}{}
 	defer func() { <-s.writer }()
 	results := make([]error, len(fns))
+	// Nearly always every fn succeeds: one plain transaction. Only when one fails is the
+	// whole run again, each fn in a savepoint, so that the others' writes are kept.
+	var failed error
 	err := s.txLocked(ctx, func(tx *Tx) error {
-		if len(fns) == 1 { // alone: its error rolls back the whole transaction, no savepoint needed
-			return fns[0](tx)
+		for _, fn := range fns {
+			if failed = fn(tx); failed != nil {
+				return failed
+			}
 		}
+		return nil
+	})
+	if err != nil && (failed == nil || len(fns) == 1) { // the transaction itself failed, or the lone fn
+		for i := range results {
+			results[i] = err
+		}
+		return results
+	}
+	if err == nil {
+		return results
+	}
+	err = s.txLocked(ctx, func(tx *Tx) error {
 		for i, fn := range fns {
 			if _, err := tx.exec(`SAVEPOINT grouped`); err != nil {
 				return err
