@@ -3,7 +3,7 @@ package spool
 import "sync"
 
 // RecentMax bounds the memory copies of just-written small blobs.
-const RecentMax = 32 << 20
+const RecentMax = 16 << 20
 
 // recent holds a memory copy of the small blobs that Batch.Sync has just made durable, for
 // the reader that comes next: the decider reads the mail intake has just stored, a sender
