@@ -184,15 +184,16 @@ type MoveItem struct {
 	Folder      string
 }
 
+// movableWhere is a decided message with no outgoing mail pending, read from the partial
+// index messages_movable: its literals must match the index's WHERE.
+const movableWhere = `m.inbox = ? AND m.mailbox = ? AND m.state = '` + StateDecided + `' AND m.pending_out = 0`
+
 // ReadyToMove lists the decided messages of one mailbox with no mail still pending delivery.
 // A message with a parked (permanently failed) send goes to the review folder instead.
 func (s *Store) ReadyToMove(ctx context.Context, inbox, mailbox, reviewFolder string) ([]MoveItem, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT m.id, m.case_ref, m.uidvalidity, m.uid,
 			CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.message = m.id AND o.state = 'parked') THEN ? ELSE m.folder END
-		FROM messages m
-		WHERE m.inbox = ? AND m.mailbox = ? AND m.state = ?
-		  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message = m.id AND o.state = 'pending')
-		ORDER BY m.id`, reviewFolder, inbox, mailbox, StateDecided)
+		FROM messages m WHERE `+movableWhere+` ORDER BY m.id`, reviewFolder, inbox, mailbox)
 	if err != nil {
 		return nil, fmt.Errorf("query messages to move: %w", err)
 	}

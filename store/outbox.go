@@ -54,8 +54,11 @@ func (t *Tx) Enqueue(m *OutMessage) (inserted bool, err error) {
 // Due returns pending outgoing messages whose next attempt is due, oldest first, from
 // the row after afterID: a caller pages through the queue while its rows are in flight.
 func (s *Store) Due(ctx context.Context, now time.Time, afterID int64, limit int) ([]OutMessage, error) {
-	return s.outboxWhere(ctx, `state = ? AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?`, OutPending, now.UnixMilli(), afterID, limit)
+	return s.outboxWhere(ctx, dueWhere, OutPending, now.UnixMilli(), afterID, limit)
 }
+
+// dueWhere pages the pending outbox by id (index outbox_state_id).
+const dueWhere = `state = ? AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?`
 
 // NextDue returns when the earliest pending message is due, if any is pending.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {

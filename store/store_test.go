@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,4 +132,91 @@ func TestPurgeKeepsWhatIsStillNeeded(t *testing.T) {
 	if len(evs) != 1 || evs[0].Fields()["action"] != "purge" {
 		t.Errorf("purge events %+v", evs)
 	}
+}
+
+// Due reads one page of the pending outbox, not every pending row sorted again for each
+// page: in a backlog of 9,000 messages that was 140 full scans.
+func TestDuePagesByIndex(t *testing.T) {
+	p := plan(t, open(t), `SELECT id FROM outbox WHERE `+dueWhere, OutPending, 0, 0, 64)
+	if !strings.Contains(p, "outbox_state_id") || strings.Contains(p, "TEMP B-TREE") {
+		t.Fatalf("Due's plan: %s", p)
+	}
+}
+
+// A message moves once none of its mail is pending: to its folder, or to review when a send
+// was parked. The movable ones come from their own index, not from a scan of every decided
+// message with a look into the outbox for each.
+func TestReadyToMoveFollowsTheOutbox(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	if p := plan(t, st, `SELECT m.id FROM messages m WHERE `+movableWhere+` ORDER BY m.id`, "in", "INBOX"); !strings.Contains(p, "messages_movable") || strings.Contains(p, "TEMP B-TREE") {
+		t.Fatalf("ReadyToMove's plan: %s", p)
+	}
+	var two, none Message
+	var outs []*OutMessage
+	err := st.Tx(ctx, func(tx *Tx) error {
+		for i, m := range []*Message{&two, &none} {
+			*m = Message{Inbox: "in", Mailbox: "INBOX", UIDValidity: 1, UID: uint32(i + 1), Blob: "b", CaseKey: fmt.Sprint("k", i), CaseRef: fmt.Sprint("TRG-", i), State: StateReceived}
+			if _, err := tx.InsertMessage(m); err != nil {
+				return err
+			}
+			if err := tx.Decide(m.ID, "forward", "Triagem/Processados", ""); err != nil {
+				return err
+			}
+		}
+		for _, kind := range []string{"forward", "draft"} {
+			o := &OutMessage{Message: two.ID, CaseRef: two.CaseRef, Kind: kind, MessageID: kind + "@x", Rcpts: []string{"a@b.c"}, State: OutPending}
+			if _, err := tx.Enqueue(o); err != nil {
+				return err
+			}
+			outs = append(outs, o)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := func(step string, want ...string) {
+		t.Helper()
+		items, err := st.ReadyToMove(ctx, "in", "INBOX", "Triagem/Rever")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, it := range items {
+			got = append(got, it.CaseRef+" to "+it.Folder)
+		}
+		if strings.Join(got, ", ") != strings.Join(want, ", ") {
+			t.Errorf("%s: ready %v, want %v", step, got, want)
+		}
+	}
+	ready("two pending", "TRG-1 to Triagem/Processados")
+	if err := st.Tx(ctx, func(tx *Tx) error { return tx.MarkSent(outs[0].ID, "250 ok") }); err != nil {
+		t.Fatal(err)
+	}
+	ready("one still pending", "TRG-1 to Triagem/Processados")
+	if err := st.Tx(ctx, func(tx *Tx) error { return tx.MarkParked(outs[1].ID, "550 no") }); err != nil {
+		t.Fatal(err)
+	}
+	ready("none pending", "TRG-0 to Triagem/Rever", "TRG-1 to Triagem/Processados")
+}
+
+// plan is SQLite's query plan for query, its steps joined.
+func plan(t *testing.T, st *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := st.DB().Query(`EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	return strings.Join(steps, "; ")
 }
