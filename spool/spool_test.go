@@ -293,3 +293,38 @@ func TestOpenLeavesAnOldWriteAheadLog(t *testing.T) {
 		t.Error("small.db-wal is still there")
 	}
 }
+
+// BenchmarkGetSmall reads 26 KB blobs back from small.db (no memory copy), as a sender does
+// when the decider ran far ahead of it:
+//
+//	go test -run XXX -bench GetSmall ./spool
+func BenchmarkGetSmall(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	blob := bytes.Repeat([]byte("Bom dia, envio em anexo a fatura que pedi. "), 26<<10/44)
+	var sums []string
+	bt := s.Batch()
+	for i := range 2000 {
+		sum, err := bt.Put(append([]byte(fmt.Sprintf("Message-ID: <%d@bench>\r\n", i)), blob...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sums = append(sums, sum)
+	}
+	if err := bt.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	s.recent = recent{}
+	n := 0
+	cpu0 := cpuNow()
+	for b.Loop() {
+		if _, err := s.Get(sums[n%len(sums)]); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(cpuNow()-cpu0)/float64(n), "cpu-ns/blob")
+}
