@@ -12,11 +12,7 @@ import (
 )
 
 func TestBatchIsDurableOnlyAtSync(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSpool(t)
 	large := bytes.Repeat([]byte("scan "), SmallMax/4) // over SmallMax: a file
 	for _, data := range [][]byte{[]byte("hello"), large} {
 		b := s.Batch()
@@ -70,11 +66,7 @@ func TestBatchIsDurableOnlyAtSync(t *testing.T) {
 // PutReader keeps small mail in small.db and streams large mail to a file; both read back
 // the same, whole or streamed.
 func TestPutReaderSmallAndLarge(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSpool(t)
 	for _, n := range []int{0, 1, SmallMax, SmallMax + 1, 3 * SmallMax} {
 		data := bytes.Repeat([]byte{'x'}, n)
 		sum, size, err := s.PutReader(bytes.NewReader(data))
@@ -97,13 +89,9 @@ func TestPutReaderSmallAndLarge(t *testing.T) {
 	}
 }
 
-// Forgotten blobs leave no bytes behind in small.db or its write-ahead log.
+// Forgotten blobs leave no bytes behind in small.db or its journal.
 func TestForgetLeavesNoBytes(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSpool(t)
 	secret := []byte("Reply-To: <suporte+tok-9f8e7d6c5b4a@example.test>")
 	kept := []byte("a draft text that stays")
 	b := s.Batch()
@@ -132,11 +120,7 @@ func TestForgetLeavesNoBytes(t *testing.T) {
 // A just-written small blob is read once from memory, then from small.db; the memory copy
 // is the writer's bytes at Sync, even if the writer reuses its buffer afterwards.
 func TestRecentCopyServesOneRead(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSpool(t)
 	buf := []byte("Olá, a minha receita não chegou.")
 	want := append([]byte(nil), buf...)
 	b := s.Batch()
@@ -165,11 +149,7 @@ func TestRecentCopyServesOneRead(t *testing.T) {
 // Past RecentMax the newest blobs get no memory copy (the oldest are the next to be read);
 // every blob still reads back whole.
 func TestRecentKeepsTheOldestWithinItsBudget(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSpool(t)
 	b := s.Batch()
 	var sums []string
 	for i := range RecentMax/SmallMax + 4 {
@@ -208,11 +188,7 @@ func TestRecentKeepsTheOldestWithinItsBudget(t *testing.T) {
 
 // Forget removes the memory copy too: a sent draft's token is gone from the process.
 func TestForgetDropsTheMemoryCopy(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSpool(t)
 	sum, err := s.Put([]byte("token=abc123"))
 	if err != nil {
 		t.Fatal(err)
@@ -233,20 +209,14 @@ func TestForgetDropsTheMemoryCopy(t *testing.T) {
 //
 //	go test -run XXX -bench BatchSync ./spool
 func BenchmarkBatchSync(b *testing.B) {
-	s, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	blob := bytes.Repeat([]byte("Bom dia, envio em anexo a fatura que pedi. "), 26<<10/44)
+	s := openSpool(b)
 	n := 0
 	cpu0 := cpuNow()
 	for b.Loop() {
 		bt := s.Batch()
 		for range 32 {
 			n++
-			data := append([]byte(fmt.Sprintf("Message-ID: <%d@bench>\r\n", n)), blob...)
-			if _, err := bt.Put(data); err != nil {
+			if _, err := bt.Put(benchMail(n)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -256,6 +226,23 @@ func BenchmarkBatchSync(b *testing.B) {
 		s.recent = recent{} // every blob is read from small.db in a backlog's worst case
 	}
 	b.ReportMetric(float64(cpuNow()-cpu0)/float64(n), "cpu-ns/blob")
+}
+
+// openSpool is a fresh spool, closed at the end of the test.
+func openSpool(tb testing.TB) *Spool {
+	s, err := Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+var benchBody = bytes.Repeat([]byte("Bom dia, envio em anexo a fatura que pedi. "), 26<<10/44)
+
+// benchMail is the n-th distinct mail of 26 KB.
+func benchMail(n int) []byte {
+	return append([]byte(fmt.Sprintf("Message-ID: <%d@bench>\r\n", n)), benchBody...)
 }
 
 func cpuNow() int64 {
@@ -299,16 +286,11 @@ func TestOpenLeavesAnOldWriteAheadLog(t *testing.T) {
 //
 //	go test -run XXX -bench GetSmall ./spool
 func BenchmarkGetSmall(b *testing.B) {
-	s, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	blob := bytes.Repeat([]byte("Bom dia, envio em anexo a fatura que pedi. "), 26<<10/44)
+	s := openSpool(b)
 	var sums []string
 	bt := s.Batch()
 	for i := range 2000 {
-		sum, err := bt.Put(append([]byte(fmt.Sprintf("Message-ID: <%d@bench>\r\n", i)), blob...))
+		sum, err := bt.Put(benchMail(i))
 		if err != nil {
 			b.Fatal(err)
 		}
