@@ -224,23 +224,13 @@ func (s *Spool) Forget(sums []string) error {
 	return nil
 }
 
-// Remove deletes a blob; removing one that is already gone is not an error.
+// Remove deletes a blob, as Forget does; removing one that is already gone is not an
+// error.
 func (s *Spool) Remove(sum string) error {
-	p, err := s.path(sum)
-	if err != nil {
+	if _, err := s.path(sum); err != nil {
 		return err
 	}
-	s.recent.drop(sum)
-	s.mu.Lock()
-	_, err = s.db.Exec(`DELETE FROM blobs WHERE sum = ?`, sum)
-	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("spool: remove %s: %w", sum, err)
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
+	return s.Forget([]string{sum})
 }
 
 // Writer stores a blob and returns its sum: the Spool itself (each blob durable at once),
@@ -341,6 +331,9 @@ func (b *Batch) Sync() error {
 			return err
 		}
 	}
+	if len(b.pending) == 0 {
+		return nil
+	}
 	for _, tmp := range b.pending {
 		f, err := os.Open(tmp)
 		if err != nil {
@@ -351,9 +344,6 @@ func (b *Batch) Sync() error {
 		if err != nil {
 			return fmt.Errorf("spool: sync: %w", err)
 		}
-	}
-	if len(b.pending) == 0 {
-		return nil
 	}
 	dirs := map[string]bool{}
 	for sum, tmp := range b.pending {

@@ -47,10 +47,8 @@ func cmdPurge(ctx context.Context, args []string, stdout io.Writer) error {
 	if *dry {
 		verb = "would remove"
 	} else {
-		for _, b := range r.Blobs {
-			if err := sp.Remove(b); err != nil {
-				return fmt.Errorf("remove %s from the spool: %w", b, err)
-			}
+		if err := sp.Forget(r.Blobs); err != nil {
+			return fmt.Errorf("remove the purged blobs from the spool: %w", err)
 		}
 	}
 	fmt.Fprintf(stdout, "%s the raw copies of %d mails, %d outgoing messages and %d drafts' texts finished before %s (%d spool blobs)\n",
