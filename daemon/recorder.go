@@ -67,13 +67,9 @@ func (r *recorder) close() {
 func (r *recorder) run() {
 	defer close(r.stopped)
 	var pending []*result
-	var window *time.Timer
-	var expired <-chan time.Time
+	var expired <-chan time.Time // the window of the first result waiting, if any
 	flush := func() {
-		if window != nil {
-			window.Stop()
-			window, expired = nil, nil
-		}
+		expired = nil
 		if len(pending) == 0 {
 			return
 		}
@@ -101,9 +97,8 @@ func (r *recorder) run() {
 				return
 			}
 			pending = append(pending, res)
-			if window == nil {
-				window = time.NewTimer(recordWindow)
-				expired = window.C
+			if expired == nil {
+				expired = time.After(recordWindow)
 			}
 		case <-r.left:
 			r.working--

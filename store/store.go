@@ -72,7 +72,7 @@ func (s *Store) Close() error {
 
 // stmt is query prepared once for the life of the Store. Preparing is not cheap here:
 // SQLite compiles every trigger on events into each INSERT, which cost more than running
-// the statement (docs/PERFORMANCE.md). Only the constant queries of Tx come through here.
+// the statement (docs/PERFORMANCE.md). Only constant queries come through here.
 func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
@@ -199,13 +199,13 @@ func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 		}
 		return nil
 	})
-	if err != nil && (failed == nil || len(fns) == 1) { // the transaction itself failed, or the lone fn
+	switch {
+	case err == nil:
+		return results
+	case failed == nil || len(fns) == 1: // the transaction itself failed, or the lone fn
 		for i := range results {
 			results[i] = err
 		}
-		return results
-	}
-	if err == nil {
 		return results
 	}
 	err = s.txLocked(ctx, func(tx *Tx) error {
