@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/mail"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -165,20 +166,13 @@ func TestBacklog(t *testing.T) {
 
 	// The ceiling: the same messages, sent by a plain loop of SMTP transactions on as many
 	// connections as triagem uses, into the same Postfix, from the same quiet start.
-	outs, _ := a.Store.AllOutbox(context.Background())
-	raws := make([][]byte, len(outs))
-	for i, o := range outs {
-		raws[i], _ = a.Spool.Get(o.Blob)
-		if raws[i] == nil { // a sent draft mail is not kept: a customer mail of the same size class
-			raws[i] = mails[i%len(mails)]
-		}
-	}
 	conns := a.Cfg.SMTP.Connections
 	tail0 := machineBusy(t)
 	quiet(t, st)
 	tail := machineBusy(t) - tail0
+	sends := sameSends(t, st, a)
 	cpuC0, busyC0 := cpuTime(), machineBusy(t)
-	ceiling := plainSMTP(t, st.SMTPAddr, "ceiling-"+tag+"@"+st.Domain, raws, conns)
+	ceiling := plainSMTP(t, st.SMTPAddr, "ceiling-"+tag, st.Domain, sends, conns)
 	cpuC, busyC := cpuTime()-cpuC0, machineBusy(t)-busyC0
 	quiet(t, st)
 	tailC := machineBusy(t) - busyC0 - busyC
@@ -189,7 +183,7 @@ func TestBacklog(t *testing.T) {
 	}
 	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 	row("backlog of %d mails (%d MB in, %d messages out), %s | %v: %.0f mails/s | %v on %d connections: %.0f messages/s | %.0f %% | ≥ 50 %%",
-		N, total>>20, len(outs), mode, r(took), float64(N)/took.Seconds(), r(ceiling), conns, float64(len(outs))/ceiling.Seconds(), 100*ceiling.Seconds()/took.Seconds())
+		N, total>>20, len(sends), mode, r(took), float64(N)/took.Seconds(), r(ceiling), conns, float64(len(sends))/ceiling.Seconds(), 100*ceiling.Seconds()/took.Seconds())
 	row("triagem's own time beyond the ceiling, per 1,000 mails | %v | | | ≤ 1.5 s", r(perK))
 	note("backlog of %d: triagem used %v of CPU (user and system), %v per 1,000 mails, on a machine the mail servers keep busy too",
 		N, r(cpu), r(cpu*1000/time.Duration(N)))
@@ -199,6 +193,11 @@ func TestBacklog(t *testing.T) {
 		N, r(busy), r(took*time.Duration(cores())), 100*busy.Seconds()/(took.Seconds()*float64(cores())), r(cpu), r(busy-cpu),
 		r(busyC), r(ceiling*time.Duration(cores())), 100*busyC.Seconds()/(ceiling.Seconds()*float64(cores())), r(cpuC), r(busyC-cpuC))
 	note("backlog of %d: Postfix's deliveries into Dovecot go on after the last 250: %v of CPU after triagem's run, %v after the ceiling's", N, r(tail), r(tailC))
+	var outBytes, rcpts int
+	for _, s := range sends {
+		outBytes, rcpts = outBytes+len(s.raw), rcpts+s.rcpts
+	}
+	note("backlog of %d: the ceiling sends what triagem sent: %d messages, %.1f MB, to %d recipients", N, len(sends), float64(outBytes)/(1<<20), rcpts)
 	if os.Getenv("BENCH_DAEMON") == "" {
 		note("backlog of %d: stages done after fetch %v, decide %v, send %v, move %v", N, r(sum.FetchedBy), r(sum.DecidedBy), r(sum.SentBy), r(sum.MovedBy))
 	}
@@ -247,10 +246,71 @@ func quiet(t *testing.T, st *mailtest.Stack) {
 	}
 }
 
-// plainSMTP sends every message to rcpt on conns connections in parallel, each a plain
-// loop of MAIL, RCPT, DATA: what the stack can accept with no daemon in the way.
-func plainSMTP(t *testing.T, addr, rcpt string, raws [][]byte, conns int) time.Duration {
-	work := make(chan []byte)
+// send is one of triagem's SMTP transactions, for the ceiling to repeat: its bytes and
+// how many recipients it had.
+type send struct {
+	raw   []byte
+	rcpts int
+}
+
+// sameSends is every message triagem sent, as it sent it: forwards and answers from the
+// spool, and draft mails, which the spool does not keep once sent (they carry an agent's
+// token), as the agents' mailboxes received them, less the trace fields the servers added.
+func sameSends(t *testing.T, st *mailtest.Stack, a *daemon.App) []send {
+	delivered := map[string][]byte{}
+	for _, agent := range a.Cfg.Team.Agents {
+		msgs, err := st.Messages(agent, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			m = withoutTrace(m)
+			if e, err := mail.ReadMessage(bytes.NewReader(m)); err == nil {
+				delivered[strings.Trim(e.Header.Get("Message-Id"), "<>")] = m
+			}
+		}
+	}
+	outs, err := a.Store.AllOutbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sends := make([]send, len(outs))
+	for i, o := range outs {
+		raw, _ := a.Spool.Get(o.Blob)
+		if raw == nil {
+			raw = delivered[o.MessageID]
+		}
+		if raw == nil {
+			t.Fatalf("outbox row %d (%s, %s): neither in the spool nor delivered", o.ID, o.Kind, o.MessageID)
+		}
+		sends[i] = send{raw: raw, rcpts: len(o.Rcpts)}
+	}
+	return sends
+}
+
+// withoutTrace drops the header fields Postfix and Dovecot put above a delivered message.
+func withoutTrace(m []byte) []byte {
+	for {
+		line, rest, ok := bytes.Cut(m, []byte("\r\n"))
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		switch n := strings.ToLower(string(name)); {
+		case !ok:
+			return m
+		case n == "return-path" || n == "delivered-to" || n == "received":
+			m = rest
+		case len(line) > 0 && (line[0] == ' ' || line[0] == '\t'): // a folded trace field
+			m = rest
+		default:
+			return m
+		}
+	}
+}
+
+// plainSMTP sends every message on conns connections in parallel, each a plain loop of
+// MAIL, RCPT, DATA, to as many recipients (local-1@domain, local-2@domain …) as triagem's
+// transaction had: what the stack can accept with no daemon in the way.
+func plainSMTP(t *testing.T, addr, local, domain string, sends []send, conns int) time.Duration {
+	work := make(chan send)
 	errs := make(chan error, conns)
 	start := time.Now()
 	for range conns {
@@ -268,18 +328,20 @@ func plainSMTP(t *testing.T, addr, rcpt string, raws [][]byte, conns int) time.D
 				if err := c.Hello("bench.example.test"); err != nil {
 					return err
 				}
-				for raw := range work {
+				for s := range work {
 					if err := c.Mail("ceiling@example.test"); err != nil {
 						return err
 					}
-					if err := c.Rcpt(rcpt); err != nil {
-						return err
+					for k := range s.rcpts {
+						if err := c.Rcpt(fmt.Sprintf("%s-%d@%s", local, k+1, domain)); err != nil {
+							return err
+						}
 					}
 					w, err := c.Data()
 					if err != nil {
 						return err
 					}
-					w.Write(raw)
+					w.Write(s.raw)
 					if err := w.Close(); err != nil {
 						return err
 					}
@@ -288,8 +350,8 @@ func plainSMTP(t *testing.T, addr, rcpt string, raws [][]byte, conns int) time.D
 			}()
 		}()
 	}
-	for _, raw := range raws {
-		work <- raw
+	for _, s := range sends {
+		work <- s
 	}
 	close(work)
 	for range conns {
