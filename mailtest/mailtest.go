@@ -146,6 +146,7 @@ type SMTP struct {
 	sessions   int
 	deliveries []Delivery
 	failsTo    map[string][]*smtp.SMTPError
+	refused    map[string]*smtp.SMTPError
 }
 
 // StartSMTP listens on 127.0.0.1 at a free port.
@@ -203,6 +204,16 @@ func (s *SMTP) FailTo(rcpt string, codes ...int) {
 	}
 }
 
+// RefuseRcpt makes every RCPT to rcpt answer with code, until the sink closes.
+func (s *SMTP) RefuseRcpt(rcpt string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]*smtp.SMTPError{}
+	}
+	s.refused[strings.ToLower(rcpt)] = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: fmt.Sprintf("scripted refusal %d", code)}
+}
+
 type session struct {
 	s     *SMTP
 	n     int
@@ -217,6 +228,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	refusal := ss.s.refused[strings.ToLower(to)]
+	ss.s.mu.Unlock()
+	if refusal != nil {
+		return refusal
+	}
 	ss.rcpts = append(ss.rcpts, strings.ToLower(to))
 	return nil
 }

@@ -39,6 +39,7 @@ type Sender struct {
 	helo     string
 	gm       *gomail.Client
 	conn     *smtp.Client
+	in, out  []byte // scratch for DATA content
 }
 
 // New prepares a sender; it does not connect yet.
@@ -66,7 +67,7 @@ func New(cfg config.SMTP, helo string) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp client for %s: %w", cfg.Host, err)
 	}
-	return &Sender{cfg: cfg, password: pw, helo: helo, gm: gm}, nil
+	return &Sender{cfg: cfg, password: pw, helo: helo, gm: gm, in: make([]byte, 16<<10)}, nil
 }
 
 // Send delivers one message and returns the server's acceptance line. A failure is an
@@ -85,8 +86,8 @@ func (s *Sender) Send(ctx context.Context, envFrom string, rcpts []string, body 
 		var se *Error
 		if !errors.As(err, &se) || se.Code == 0 || se.Code == 421 {
 			s.drop() // the session is unusable
-		} else if rerr := s.conn.Reset(); rerr != nil {
-			s.drop()
+		} else if s.conn == nil || s.conn.Reset() != nil {
+			s.drop() // dropped already, mid-transaction, or the reset failed
 		}
 		if ctx.Err() != nil && (se == nil || se.Code == 0) {
 			return "", &Error{Line: "cancelled: " + ctx.Err().Error()}
@@ -96,41 +97,101 @@ func (s *Sender) Send(ctx context.Context, envFrom string, rcpts []string, body 
 	return reply, nil
 }
 
+// transaction is one message: MAIL, a RCPT for each recipient and DATA, then the content.
+// When the server offers PIPELINING (RFC 2920), the commands go out together and their
+// replies are read in order: two round trips a message instead of three or more, for us
+// and for the server.
 func (s *Sender) transaction(envFrom string, rcpts []string, body io.Reader) (string, error) {
 	timeout := s.cfg.Timeout.Duration
-	if err := s.conn.UpdateDeadline(timeout); err != nil {
+	c := s.conn
+	if err := c.UpdateDeadline(timeout); err != nil {
 		return "", classify(err)
 	}
-	if err := s.conn.Mail(envFrom); err != nil {
-		return "", classify(err)
-	}
-	for _, r := range rcpts {
-		if err := s.conn.Rcpt(r); err != nil {
-			return "", classify(err)
+	for _, a := range append([]string{envFrom}, rcpts...) {
+		if strings.ContainsAny(a, "\r\n<>") {
+			return "", &Error{Line: fmt.Sprintf("address %q cannot go into an SMTP command", a)}
 		}
 	}
-	w, err := s.conn.Data()
+	mail := "MAIL FROM:<" + envFrom + ">"
+	if ok, _ := c.Extension("8BITMIME"); ok {
+		mail += " BODY=8BITMIME"
+	}
+	cmds := make([]command, 0, len(rcpts)+2)
+	cmds = append(cmds, command{mail, 250})
+	for _, r := range rcpts {
+		cmds = append(cmds, command{"RCPT TO:<" + r + ">", 25})
+	}
+	cmds = append(cmds, command{"DATA", 354})
+	pipelining, _ := c.Extension("PIPELINING")
+	if err := s.commands(cmds, pipelining); err != nil {
+		return "", err
+	}
+	// A large message may take longer than one command's timeout to transmit.
+	if err := c.UpdateDeadline(timeout + 10*time.Minute); err != nil {
+		return "", classify(err)
+	}
+	var err error
+	if s.out, err = writeData(c.Text.W, body, s.in, s.out); err != nil {
+		return "", classify(err) // a half-sent message: Send drops the connection
+	}
+	if len(s.out) > 4*dataChunk {
+		s.out = nil // a rare big message does not pin its buffer
+	}
+	if err := c.UpdateDeadline(timeout); err != nil {
+		return "", classify(err)
+	}
+	_, msg, err := c.Text.ReadResponse(250)
 	if err != nil {
 		return "", classify(err)
 	}
-	// A large message may take longer than one command's timeout to transmit.
-	if err := s.conn.UpdateDeadline(timeout + 10*time.Minute); err != nil {
-		return "", classify(err)
+	return "250 " + msg, nil
+}
+
+// command is one SMTP command and the reply code (or its first digits) that accepts it.
+type command struct {
+	line string
+	want int
+}
+
+// commands sends cmds, the last of them DATA, and reads their replies. Pipelined, every
+// reply is read, and the first refusal is the answer. If DATA was accepted even so (a
+// refused recipient among accepted ones), the server now waits for content that must not
+// come: the connection is dropped, which abandons the transaction.
+func (s *Sender) commands(cmds []command, pipelining bool) error {
+	t := s.conn.Text
+	if !pipelining {
+		for _, cmd := range cmds {
+			if err := t.PrintfLine("%s", cmd.line); err != nil {
+				return classify(err)
+			}
+			if _, _, err := t.ReadResponse(cmd.want); err != nil {
+				return classify(err)
+			}
+		}
+		return nil
 	}
-	if _, err := io.Copy(w, body); err != nil {
-		return "", classify(err)
+	for _, cmd := range cmds {
+		t.W.WriteString(cmd.line)
+		t.W.WriteString("\r\n")
 	}
-	if err := s.conn.UpdateDeadline(timeout); err != nil {
-		return "", classify(err)
+	if err := t.W.Flush(); err != nil {
+		return classify(err)
 	}
-	if err := w.Close(); err != nil {
-		return "", classify(err)
+	var refused error
+	for i, cmd := range cmds {
+		_, _, err := t.ReadResponse(cmd.want)
+		var tp *textproto.Error
+		switch {
+		case err == nil && i == len(cmds)-1 && refused != nil:
+			s.drop()
+		case err == nil:
+		case !errors.As(err, &tp):
+			return classify(err) // the connection failed
+		case refused == nil:
+			refused = classify(err)
+		}
 	}
-	reply := "250"
-	if dc, ok := w.(*smtp.DataCloser); ok && dc.ServerResponse() != "" {
-		reply = "250 " + dc.ServerResponse()
-	}
-	return reply, nil
+	return refused
 }
 
 func (s *Sender) connect(ctx context.Context) error {
