@@ -115,7 +115,7 @@ type prepared struct {
 
 // prepare computes the decision on m. A reply to a draft or a forward is acted on at once
 // (its own transaction) and gives nil.
-func (a *App) prepare(ctx context.Context, m store.Message, w spool.Writer) (*prepared, error) {
+func (a *App) prepare(ctx context.Context, m store.Message, w *spool.Batch) (*prepared, error) {
 	var d route.Decision
 	var pm *parse.Mail
 	var raw []byte
@@ -174,7 +174,9 @@ func (a *App) prepare(ctx context.Context, m store.Message, w spool.Writer) (*pr
 	}
 	blobs := make([]string, len(outs))
 	for i, o := range outs {
-		sum, err := w.Put(o.Raw)
+		// A forward carries the customer's mail unchanged: the spool keeps only what is
+		// around it, not the mail a second time.
+		sum, err := w.PutAround(o.Raw, m.Blob, raw)
 		if err != nil {
 			return nil, err
 		}

@@ -46,3 +46,11 @@ func (r *recent) take(sum string) (b []byte, ok bool) {
 
 // drop forgets the copy of sum, if any.
 func (r *recent) drop(sum string) { r.take(sum) }
+
+// has reports whether there is a copy of sum, leaving it in place.
+func (r *recent) has(sum string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.blobs[sum]
+	return ok
+}

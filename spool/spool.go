@@ -36,6 +36,8 @@ type Spool struct {
 	mu       sync.RWMutex // small.db: readers share, a writer is alone
 	getSmall *sql.Stmt    // prepared once: compiling the SQL cost as much as reading the blob
 	putSmall *sql.Stmt
+	putFrame *sql.Stmt
+	hasSmall *sql.Stmt
 	recent   recent
 }
 
@@ -57,7 +59,7 @@ func Open(dir string) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS blobs (sum TEXT PRIMARY KEY, data BLOB NOT NULL)`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS blobs (sum TEXT PRIMARY KEY, data BLOB NOT NULL);` + framesSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open spool %s: %w (is the state directory writable by this user?)", path, err)
 	}
@@ -66,8 +68,18 @@ func Open(dir string) (*Spool, error) {
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
 	s := &Spool{dir: dir, db: db}
-	if s.getSmall, err = db.Prepare(`SELECT data FROM blobs WHERE sum = ?`); err == nil {
-		s.putSmall, err = db.Prepare(`INSERT INTO blobs (sum, data) VALUES (?, ?) ON CONFLICT (sum) DO NOTHING`)
+	for _, st := range []struct {
+		to  **sql.Stmt
+		sql string
+	}{
+		{&s.getSmall, `SELECT data, '', 0 FROM blobs WHERE sum = ?1 UNION ALL SELECT data, inner, split FROM frames WHERE sum = ?1 LIMIT 1`},
+		{&s.putSmall, `INSERT INTO blobs (sum, data) VALUES (?, ?) ON CONFLICT (sum) DO NOTHING`},
+		{&s.putFrame, `INSERT INTO frames (sum, inner, split, data) VALUES (?, ?, ?, ?) ON CONFLICT (sum) DO NOTHING`},
+		{&s.hasSmall, `SELECT 1 FROM blobs WHERE sum = ?`},
+	} {
+		if err == nil {
+			*st.to, err = db.Prepare(st.sql)
+		}
 	}
 	if err != nil {
 		db.Close()
@@ -86,22 +98,30 @@ func Open(dir string) (*Spool, error) {
 // Close closes small.db.
 func (s *Spool) Close() error { return s.db.Close() }
 
-// small returns a small blob, from memory if it was just written, or from small.db; ok is
-// false when it is in neither.
-func (s *Spool) small(sum string) (b []byte, ok bool, err error) {
+// small returns a blob kept in small.db: whole, from memory if it was just written, or
+// as a frame around another blob. ok is false when it is not there.
+func (s *Spool) small(sum string) (b []byte, f *frame, ok bool, err error) {
 	if b, ok := s.recent.take(sum); ok {
-		return b, true, nil
+		return b, nil, true, nil
 	}
+	var inner string
+	var split int
 	s.mu.RLock()
-	err = s.getSmall.QueryRow(sum).Scan(&b)
+	err = s.getSmall.QueryRow(sum).Scan(&b, &inner, &split)
 	s.mu.RUnlock()
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("spool: read %s: %w", sum, err)
+		return nil, nil, false, fmt.Errorf("spool: read %s: %w", sum, err)
 	}
-	return b, true, nil
+	if inner != "" {
+		if split < 0 || split > len(b) {
+			return nil, nil, false, fmt.Errorf("spool: the frame %s is damaged: restore the spool from backup", sum)
+		}
+		return nil, &frame{inner: inner, split: split, data: b}, true, nil
+	}
+	return b, nil, true, nil
 }
 
 // Sum is the name a blob with these bytes gets.
@@ -169,7 +189,10 @@ func (s *Spool) Get(sum string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, ok, err := s.small(sum); err != nil || ok {
+	if b, f, ok, err := s.small(sum); err != nil || ok {
+		if f != nil {
+			return s.assemble(f)
+		}
 		return b, err
 	}
 	b, err := os.ReadFile(p)
@@ -185,12 +208,18 @@ func (s *Spool) Open(sum string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, ok, err := s.small(sum); err != nil {
+	if b, f, ok, err := s.small(sum); err != nil {
 		return nil, err
+	} else if f != nil {
+		return s.openFrame(f)
 	} else if ok {
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
-	return os.Open(p)
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("spool: blob %s is missing: restore it from backup or purge its case", sum)
+	}
+	return f, err
 }
 
 // Forget removes blobs that must not outlive their use (a sent draft mail holds its agent's
@@ -198,6 +227,9 @@ func (s *Spool) Open(sum string) (io.ReadCloser, error) {
 // journal that held the old pages is truncated at the commit, so they are gone from the
 // files, not only unlinked. Callers collect a run of blobs and forget them together.
 func (s *Spool) Forget(sums []string) error {
+	if err := s.unframe(sums); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.db.Begin()
@@ -206,9 +238,11 @@ func (s *Spool) Forget(sums []string) error {
 	}
 	for _, sum := range sums {
 		s.recent.drop(sum)
-		if _, err := tx.Exec(`DELETE FROM blobs WHERE sum = ?`, sum); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("spool: remove %s: %w", sum, err)
+		for _, q := range []string{`DELETE FROM blobs WHERE sum = ?`, `DELETE FROM frames WHERE sum = ?`} {
+			if _, err := tx.Exec(q, sum); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("spool: remove %s: %w", sum, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -247,11 +281,13 @@ type Batch struct {
 	s       *Spool
 	pending map[string]string // sum → temporary file
 	small   map[string][]byte // sum → bytes for small.db
+	frames  map[string]frame  // sum → a frame for small.db
+	wholes  map[string][]byte // sum → a frame's whole bytes, for the recent copies
 }
 
 // Batch starts a batch of writes.
 func (s *Spool) Batch() *Batch {
-	return &Batch{s: s, pending: map[string]string{}, small: map[string][]byte{}}
+	return &Batch{s: s, pending: map[string]string{}, small: map[string][]byte{}, frames: map[string]frame{}, wholes: map[string][]byte{}}
 }
 
 // Put keeps a small blob in memory, or writes a larger one to a temporary file (no fsync
@@ -263,6 +299,9 @@ func (b *Batch) Put(data []byte) (string, error) {
 		return "", err
 	}
 	if _, ok := b.pending[sum]; ok {
+		return sum, nil
+	}
+	if _, ok := b.frames[sum]; ok {
 		return sum, nil
 	}
 	if len(data) <= SmallMax {
@@ -326,7 +365,7 @@ func (b *Batch) PutReader(r io.Reader) (string, int64, error) {
 // of small.db; the files are fsynced, renamed into place, and the directories fsynced.
 // After an error nothing may be committed that names these blobs.
 func (b *Batch) Sync() error {
-	if len(b.small) > 0 {
+	if len(b.small) > 0 || len(b.frames) > 0 {
 		if err := b.syncSmall(); err != nil {
 			return err
 		}
@@ -382,13 +421,25 @@ func (b *Batch) syncSmall() error {
 			return fmt.Errorf("spool: store %s: %w", sum, err)
 		}
 	}
+	putFrame := tx.Stmt(b.s.putFrame)
+	for sum, f := range b.frames {
+		if _, err := putFrame.Exec(sum, f.inner, f.split, f.data); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("spool: store %s: %w", sum, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
 	for sum, data := range b.small {
 		b.s.recent.add(sum, data)
 	}
+	for sum, whole := range b.wholes {
+		b.s.recent.add(sum, whole)
+	}
 	clear(b.small)
+	clear(b.frames)
+	clear(b.wholes)
 	return nil
 }
 
@@ -399,4 +450,6 @@ func (b *Batch) Discard() {
 	}
 	clear(b.pending)
 	clear(b.small)
+	clear(b.frames)
+	clear(b.wholes)
 }
