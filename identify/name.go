@@ -21,7 +21,7 @@ var (
 	patientName = regexp.MustCompile(`(?i)` + patientSrc)
 	// The same, matched only from the start of the text: findPatient tries it where a
 	// match can begin.
-	patientAt = regexp.MustCompile(`(?i)^(?:` + patientSrc + `)`)
+	patientAt   = regexp.MustCompile(`(?i)^(?:` + patientSrc + `)`)
 	particles   = map[string]bool{"de": true, "da": true, "do": true, "das": true, "dos": true, "e": true, "del": true, "van": true, "von": true}
 	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos)$`)
 )
