@@ -5,6 +5,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ type Store struct {
 	// queueing here instead of in SQLite's busy handler, which sleeps up to 100 ms between
 	// tries, keeps the decider and the senders from stalling each other.
 	writer chan struct{}
+	// wconn is the one connection every write transaction uses. Each connection has its
+	// own page cache, and SQLite drops a connection's whole cache when it sees that another
+	// connection has written: spread over the pool, every commit emptied the caches of the
+	// others, and the next transaction read its B-tree pages back with a system call each.
+	wconn *sql.Conn
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
@@ -52,7 +58,12 @@ func Open(path string) (*Store, error) {
 	// One writer at a time is SQLite's model; a small pool still lets readers proceed.
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db, Now: time.Now, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	if s.wconn, err = db.Conn(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	if err := s.migrate(context.Background()); err != nil {
+		s.wconn.Close()
 		db.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", path, err)
 	}
@@ -67,6 +78,7 @@ func (s *Store) Close() error {
 	}
 	s.stmts = map[string]*sql.Stmt{}
 	s.stmtMu.Unlock()
+	s.wconn.Close()
 	return s.db.Close()
 }
 
@@ -157,7 +169,15 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 }
 
 func (s *Store) txLocked(ctx context.Context, fn func(*Tx) error) (err error) {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.wconn.BeginTx(ctx, nil)
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+		// The pinned connection broke: take another from the pool, once.
+		if c, cerr := s.db.Conn(ctx); cerr == nil {
+			s.wconn.Close()
+			s.wconn = c
+			sqlTx, err = c.BeginTx(ctx, nil)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
