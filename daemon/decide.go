@@ -18,6 +18,9 @@ import (
 // ProcessPending decides every recorded message that has no decision yet.
 func (a *App) ProcessPending(ctx context.Context) (int, error) {
 	done := 0
+	// The first groups are small, so that the senders, and the mail server behind them,
+	// start on a backlog a few mails in rather than a full group in.
+	size := firstGroup
 	for {
 		batch, err := a.Store.Undecided(ctx, 100)
 		if err != nil {
@@ -42,6 +45,8 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 			}
 			done += len(group)
 			group = group[:0]
+			size = min(2*size, groupCommit)
+			kick(a.wakeSender)
 			return nil
 		}
 		for _, m := range batch {
@@ -68,7 +73,7 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 				continue
 			}
 			group = append(group, p)
-			if len(group) == groupCommit {
+			if len(group) >= size {
 				if err := flush(); err != nil {
 					return done, err
 				}
@@ -77,7 +82,6 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 		if err := flush(); err != nil {
 			return done, err
 		}
-		kick(a.wakeSender)
 		// A case with nothing to send (review, ignore) is ready to move at once.
 		kick(a.wakeMover)
 	}
@@ -100,8 +104,12 @@ func (a *Evaluator) Evaluate(ctx context.Context, raw []byte) (route.Decision, *
 	return a.Router.Decide(ctx, pm, v), pm
 }
 
-// groupCommit is how many decisions share one transaction.
-const groupCommit = 32
+// groupCommit is how many decisions share one transaction, and firstGroup how many the
+// first of a run does; the groups between double.
+const (
+	groupCommit = 32
+	firstGroup  = 4
+)
 
 // prepared is a decision ready to be written: everything computed, nothing stored yet but
 // the spool blobs (content-addressed, so a redo writes the same files).

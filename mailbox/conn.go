@@ -247,8 +247,12 @@ func (cn *Conn) FetchSince(ctx context.Context, last uint32, maxSize int64, batc
 		f.Oversized = m.RFC822Size > maxSize
 		pending = append(pending, f)
 	}
+	// The first chunks are small, so that the caller starts on a backlog a few mails in;
+	// they double up to batch.
+	size := min(batch, 8)
 	for len(pending) > 0 {
-		n := min(batch, len(pending))
+		n := min(size, len(pending))
+		size = min(2*size, batch)
 		chunk := pending[:n]
 		pending = pending[n:]
 		if err := cn.fetchBodies(ctx, chunk, sink); err != nil {
