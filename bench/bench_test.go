@@ -133,7 +133,7 @@ func TestBacklog(t *testing.T) {
 		}
 	}
 	quiet(t, st)
-	cpu0, sys0, busy0 := cpuTime(), systemTime(), machineBusy(t)
+	cpu0, sys0, busy0, srv0 := cpuTime(), systemTime(), machineBusy(t), serverCPU()
 	start := time.Now()
 	var sum daemon.Summary
 	if os.Getenv("BENCH_DAEMON") == "" {
@@ -162,7 +162,7 @@ func TestBacklog(t *testing.T) {
 		<-done
 	}
 	took := time.Since(start)
-	cpu, sys, busy := cpuTime()-cpu0, systemTime()-sys0, machineBusy(t)-busy0
+	cpu, sys, busy, srv := cpuTime()-cpu0, systemTime()-sys0, machineBusy(t)-busy0, serverCPU().minus(srv0)
 
 	// The ceiling: the same messages, sent by a plain loop of SMTP transactions on as many
 	// connections as triagem uses, into the same Postfix, from the same quiet start.
@@ -171,9 +171,9 @@ func TestBacklog(t *testing.T) {
 	quiet(t, st)
 	tail := machineBusy(t) - tail0
 	sends := sameSends(t, st, a)
-	cpuC0, busyC0 := cpuTime(), machineBusy(t)
+	cpuC0, busyC0, srvC0 := cpuTime(), machineBusy(t), serverCPU()
 	ceiling := plainSMTP(t, st.SMTPAddr, "ceiling-"+tag, st.Domain, sends, conns)
-	cpuC, busyC := cpuTime()-cpuC0, machineBusy(t)-busyC0
+	cpuC, busyC, srvC := cpuTime()-cpuC0, machineBusy(t)-busyC0, serverCPU().minus(srvC0)
 	quiet(t, st)
 	tailC := machineBusy(t) - busyC0 - busyC
 	perK := (took - ceiling) * 1000 / time.Duration(N)
@@ -192,6 +192,8 @@ func TestBacklog(t *testing.T) {
 	note("backlog of %d: the machine was busy %v of %v core-seconds (%.0f %%): triagem %v, the mail servers and the rest %v; during the ceiling, %v of %v (%.0f %%): the sending loop %v, the rest %v",
 		N, r(busy), r(took*time.Duration(cores())), 100*busy.Seconds()/(took.Seconds()*float64(cores())), r(cpu), r(busy-cpu),
 		r(busyC), r(ceiling*time.Duration(cores())), 100*busyC.Seconds()/(ceiling.Seconds()*float64(cores())), r(cpuC), r(busyC-cpuC))
+	note("backlog of %d: of the servers' CPU, during triagem's run Postfix used %v and Dovecot %v; during the ceiling, Postfix %v and Dovecot %v",
+		N, r(srv.postfix), r(srv.dovecot), r(srvC.postfix), r(srvC.dovecot))
 	note("backlog of %d: Postfix's deliveries into Dovecot go on after the last 250: %v of CPU after triagem's run, %v after the ceiling's", N, r(tail), r(tailC))
 	var outBytes, rcpts int
 	for _, s := range sends {
@@ -244,6 +246,67 @@ func machineBusy(t *testing.T) time.Duration {
 }
 
 func cores() int { return runtime.NumCPU() }
+
+// servers is CPU time (user and system) used by the mail servers' processes.
+type servers struct{ postfix, dovecot time.Duration }
+
+func (s servers) minus(o servers) servers {
+	return servers{s.postfix - o.postfix, s.dovecot - o.dovecot}
+}
+
+// serverCPU adds up the CPU of every process under Postfix's master and Dovecot's, and
+// of their children that have exited (in the masters' cutime and cstime), from /proc.
+func serverCPU() servers {
+	type proc struct {
+		comm       string
+		ppid       int
+		own, child time.Duration
+	}
+	procs := map[int]proc{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		f := strings.Fields(string(b[close+2:])) // state ppid … utime(12) stime cutime cstime
+		if len(f) < 15 {
+			continue
+		}
+		tick := func(i int) time.Duration {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			return time.Duration(n) * time.Second / 100
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		procs[pid] = proc{comm: string(b[open+1 : close]), ppid: ppid, own: tick(11) + tick(12), child: tick(13) + tick(14)}
+	}
+	var s servers
+	for pid, p := range procs {
+		root := pid
+		for i := 0; i < 8 && procs[root].ppid > 1; i++ {
+			root = procs[root].ppid
+		}
+		cpu := p.own
+		if root == pid {
+			cpu += p.child
+		}
+		switch procs[root].comm {
+		case "master":
+			s.postfix += cpu
+		case "dovecot":
+			s.dovecot += cpu
+		}
+	}
+	return s
+}
 
 // quiet waits for Postfix to finish delivering what earlier steps sent, so that every
 // measurement starts from the same idle stack.
