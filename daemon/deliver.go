@@ -65,24 +65,24 @@ func (a *App) sendAfter(ctx context.Context, p *senderPool, now time.Time, after
 		go func() {
 			defer workers.Done()
 			defer rec.leave()
-			// A worker sends its next row while the last one's result is recorded, and
-			// waits for that record before the one after: at most two unrecorded 250s per
-			// session, the most a crash can send again (under the same Message-ID).
-			var recording <-chan outcome
+			// A worker goes on sending while its last results are recorded, up to
+			// unrecorded of them: at most unrecorded+1 250s per session that a crash can
+			// send again (under the same Message-ID).
+			var recording []<-chan outcome
 			for o := range work {
 				res, err := a.transmit(wctx, s, o)
-				if recording != nil {
-					results <- <-recording
-					recording = nil
+				if len(recording) == unrecorded {
+					results <- <-recording[0]
+					recording = recording[1:]
 				}
 				if err != nil {
 					results <- outcome{err: err}
 					continue
 				}
-				recording = rec.record(res)
+				recording = append(recording, rec.record(res))
 			}
-			if recording != nil {
-				results <- <-recording
+			for _, r := range recording {
+				results <- <-r
 			}
 		}()
 	}

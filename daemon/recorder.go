@@ -10,15 +10,22 @@ import (
 // recordWindow is the longest a sender's result waits for others to share its commit.
 const recordWindow = 10 * time.Millisecond
 
+// unrecorded is how many results a session may have waiting while it sends on. A commit
+// costs about 0.2 ms of CPU here: of the sent results' records, one to a commit cost
+// 300 µs of CPU each, four 115 µs, eight 80 µs (docs/PERFORMANCE.md, lesson 19). Two
+// waiting per session let a commit gather eight, and a crash send at most three of a
+// session's messages again.
+const unrecorded = 2
+
 // recorder writes the senders' results (sent, retry later, parked) durably, in commits
-// shared by the sessions: a commit starts as soon as every session still sending has a
-// result waiting, or recordWindow after the first one came. A commit costs an fsync and
-// most of a millisecond of CPU here; left to chance, the results of four sessions shared
-// a commit by one and a half.
+// shared by the sessions: a commit starts as soon as every session still sending has
+// unrecorded results waiting, or recordWindow after the first one came. Left to chance,
+// the results of four sessions shared a commit by one and a half.
 //
-// A session has at most one result waiting (it waits for it before the message after
-// next), so "every session has one" is the most a commit can gather without stalling
-// one. The recorder is owned by one sending pass, which closes it once its workers stop.
+// A session has at most unrecorded results waiting (it waits for the oldest before it
+// sends on), so "every session has that many" is the most a commit can gather without
+// stalling one. The recorder is owned by one sending pass, which closes it once its
+// workers stop.
 type recorder struct {
 	store   *store.Store
 	in      chan *result
@@ -41,7 +48,7 @@ type outcome struct {
 }
 
 func (a *App) startRecorder(sessions int) *recorder {
-	r := &recorder{store: a.Store, in: make(chan *result, sessions), left: make(chan struct{}, sessions),
+	r := &recorder{store: a.Store, in: make(chan *result, sessions*unrecorded), left: make(chan struct{}, sessions),
 		working: sessions, stopped: make(chan struct{})}
 	go r.run()
 	return r
@@ -105,7 +112,7 @@ func (r *recorder) run() {
 		case <-expired:
 			flush()
 		}
-		if len(pending) > 0 && len(pending) >= r.working {
+		if len(pending) > 0 && len(pending) >= r.working*unrecorded {
 			flush()
 		}
 	}
