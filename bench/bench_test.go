@@ -121,6 +121,7 @@ func n() int {
 // same number of connections.
 func TestBacklog(t *testing.T) {
 	st := enabled(t)
+	daemon.TuneRuntime()
 	N := n()
 	tag := fmt.Sprintf("bl%d", rand.IntN(1_000_000))
 	a, inbox := app(t, st, tag, nil)
@@ -437,6 +438,7 @@ func plainSMTP(t *testing.T, addr, local, domain string, sends []send, conns int
 // share: from recording the mail (after the IDLE notification and fetch) to the 250.
 func TestPushLatency(t *testing.T) {
 	st := enabled(t)
+	daemon.TuneRuntime()
 	k := 50
 	if N := n(); N < 50 {
 		k = N

@@ -16,6 +16,7 @@ import (
 
 	"github.com/triagem/triagem"
 	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/daemon"
 )
 
 const usage = `triagem — triage and routing of a support team's mail
@@ -47,6 +48,7 @@ Usage:
 `
 
 func main() {
+	daemon.TuneRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
