@@ -31,6 +31,15 @@ func aCase(t *testing.T, st *Store, ref, category, action string, to []string, a
 		if err := tx.Classified(m, Classification{Category: category, Action: action, To: to, NIFHash: "nif-" + ref}); err != nil {
 			return err
 		}
+		if action == "forward" { // its draft mail to the agents: an address only the outbox names
+			o := &OutMessage{Message: m.ID, CaseRef: ref, Kind: "draft", MessageID: "draft." + ref, Rcpts: []string{"Agentes-" + ref + "@team.pt"}}
+			if err := tx.Queued(o, category, ""); err != nil {
+				return err
+			}
+			if err := tx.Sent(o, "250 2.0.0 Ok"); err != nil {
+				return err
+			}
+		}
 		if agent != "" {
 			if err := tx.Resolved(EvApproved, &Draft{ID: 1, CaseRef: ref, Message: m.ID}, 0, agent, "", "", ""); err != nil {
 				return err
@@ -80,6 +89,7 @@ func TestCaseFilters(t *testing.T) {
 	check("action", Filter{Action: "forward"}, "TRG-A", "TRG-C", "TRG-D")
 	check("destination (a CC too)", Filter{Address: "ClinicaDigital@saude360.medis.pt"}, "TRG-D")
 	check("customer address", Filter{Address: "cliente-TRG-B@example.pt"}, "TRG-B")
+	check("a draft mail's recipient", Filter{Address: "agentes-trg-c@team.pt"}, "TRG-C")
 	check("agent", Filter{Agent: "ana@team.pt"}, "TRG-A", "TRG-D")
 	check("agent and category", Filter{Agent: "ana@team.pt", Category: "invoice"}, "TRG-D")
 	check("NIF", Filter{NIFHash: "nif-TRG-C"}, "TRG-C")
