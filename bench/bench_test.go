@@ -201,6 +201,11 @@ func TestBacklog(t *testing.T) {
 		outBytes, rcpts = outBytes+len(s.raw), rcpts+s.rcpts
 	}
 	note("backlog of %d: the ceiling sends what triagem sent: %d messages, %.1f MB, to %d recipients", N, len(sends), float64(outBytes)/(1<<20), rcpts)
+	var firstDecided, firstSent int64
+	a.Store.DB().QueryRow(`SELECT coalesce(min(at), 0) FROM events WHERE type = 'classified'`).Scan(&firstDecided)
+	a.Store.DB().QueryRow(`SELECT coalesce(min(at), 0) FROM events WHERE type = 'sent'`).Scan(&firstSent)
+	since := func(ms int64) time.Duration { return time.UnixMilli(ms).Sub(start).Round(time.Millisecond) }
+	note("backlog of %d: the first decision was committed after %v, the first message accepted after %v", N, since(firstDecided), since(firstSent))
 	if os.Getenv("BENCH_DAEMON") == "" {
 		note("backlog of %d: stages done after fetch %v, decide %v, send %v, move %v", N, r(sum.FetchedBy), r(sum.DecidedBy), r(sum.SentBy), r(sum.MovedBy))
 	}
