@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -309,4 +310,36 @@ func BenchmarkGetSmall(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(cpuNow()-cpu0)/float64(n), "cpu-ns/blob")
+}
+
+// sizedReader is a stream that says how long it is, as an IMAP literal does.
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+func (r sizedReader) Size() int64 { return r.size }
+
+// A stream that knows its size is read whole, small or large; one that ends before its
+// size is an error, never a shorter mail.
+func TestPutReaderSized(t *testing.T) {
+	s := openSpool(t)
+	for _, n := range []int{10 << 10, SmallMax + 100} {
+		data := bytes.Repeat([]byte("x"), n)
+		b := s.Batch()
+		sum, size, err := b.PutReader(sizedReader{bytes.NewReader(data), int64(n)})
+		if err == nil {
+			err = b.Sync()
+		}
+		if err != nil || size != int64(n) || sum != Sum(data) {
+			t.Fatalf("%d bytes: sum %s size %d, %v", n, sum, size, err)
+		}
+		if got, err := s.Get(sum); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%d bytes: read back %d bytes, %v", n, len(got), err)
+		}
+	}
+	b := s.Batch()
+	if _, _, err := b.PutReader(sizedReader{strings.NewReader("cut short"), 100}); err == nil {
+		t.Error("a literal cut short was stored")
+	}
 }
