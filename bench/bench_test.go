@@ -199,7 +199,7 @@ func TestBacklog(t *testing.T) {
 	note("backlog of %d: Postfix's deliveries into Dovecot go on after the last 250: %v of CPU after triagem's run, %v after the ceiling's", N, r(tail), r(tailC))
 	var outBytes, rcpts int
 	for _, s := range sends {
-		outBytes, rcpts = outBytes+len(s.raw), rcpts+s.rcpts
+		outBytes, rcpts = outBytes+len(s.raw), rcpts+len(s.rcpts)
 	}
 	note("backlog of %d: the ceiling sends what triagem sent: %d messages, %.1f MB, to %d recipients", N, len(sends), float64(outBytes)/(1<<20), rcpts)
 	var firstDecided, firstSent int64
@@ -332,11 +332,11 @@ func settle(t *testing.T, st *mailtest.Stack) {
 	syscall.Sync()
 }
 
-// send is one of triagem's SMTP transactions, for the ceiling to repeat: its bytes and
-// how many recipients it had.
+// send is one of triagem's SMTP transactions, for the ceiling to repeat: its bytes and its
+// recipients.
 type send struct {
 	raw   []byte
-	rcpts int
+	rcpts []string
 }
 
 // sameSends is every message triagem sent, as it sent it: forwards and answers from the
@@ -369,7 +369,7 @@ func sameSends(t *testing.T, st *mailtest.Stack, a *daemon.App) []send {
 		if raw == nil {
 			t.Fatalf("outbox row %d (%s, %s): neither in the spool nor delivered", o.ID, o.Kind, o.MessageID)
 		}
-		sends[i] = send{raw: raw, rcpts: len(o.Rcpts)}
+		sends[i] = send{raw: raw, rcpts: o.Rcpts}
 	}
 	return sends
 }
@@ -393,9 +393,19 @@ func withoutTrace(m []byte) []byte {
 }
 
 // plainSMTP sends every message on conns connections in parallel, each a plain loop of
-// MAIL, RCPT, DATA, to as many recipients (local-1@domain, local-2@domain …) as triagem's
-// transaction had: what the stack can accept with no daemon in the way.
+// MAIL, RCPT, DATA: what the stack can accept with no daemon in the way. Each of
+// triagem's recipients has a mailbox of its own here (local-1@domain, local-2@domain …),
+// so that Postfix and Dovecot deliver into as many mailboxes, as full, as in triagem's
+// run, not all into one.
 func plainSMTP(t *testing.T, addr, local, domain string, sends []send, conns int) time.Duration {
+	mailbox := map[string]string{}
+	for _, s := range sends {
+		for _, r := range s.rcpts {
+			if mailbox[r] == "" {
+				mailbox[r] = fmt.Sprintf("%s-%d@%s", local, len(mailbox)+1, domain)
+			}
+		}
+	}
 	work := make(chan send)
 	errs := make(chan error, conns)
 	start := time.Now()
@@ -418,8 +428,8 @@ func plainSMTP(t *testing.T, addr, local, domain string, sends []send, conns int
 					if err := c.Mail("ceiling@example.test"); err != nil {
 						return err
 					}
-					for k := range s.rcpts {
-						if err := c.Rcpt(fmt.Sprintf("%s-%d@%s", local, k+1, domain)); err != nil {
+					for _, r := range s.rcpts {
+						if err := c.Rcpt(mailbox[r]); err != nil {
 							return err
 						}
 					}
