@@ -273,3 +273,40 @@ func TestSameMessageIDTwiceIsForwardedOnce(t *testing.T) {
 		t.Errorf("%d duplicate events, want 1", len(evs))
 	}
 }
+
+// The Message-ID comes with each body, and an oversized mail, whose body is never
+// fetched, still gets its own.
+func TestMessageIDsFromTheFetch(t *testing.T) {
+	e := startWith(t, func(c *config.Config) { c.Limits.MaxMessageBytes = 4000 })
+	small, _ := os.ReadFile("../demo/mails/04-app-nao-entra.eml")
+	big := append([]byte("Message-ID: <big-scan@example.test>\r\nFrom: cliente@example.test\r\nSubject: scan\r\n\r\n"), bytes.Repeat([]byte("scan line\r\n"), 1000)...)
+	for _, raw := range [][]byte{small, big, big} {
+		if err := e.imap.Append("suporte@example.test", "INBOX", raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{strings.ToLower(strings.Trim(string(header(small, "Message-Id")), "<> ")): true, "big-scan@example.test": true}
+	rows, err := e.app.Store.DB().Query(`SELECT message_id, count(*) FROM messages GROUP BY message_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		rows.Scan(&id, &n)
+		got[id] = n
+	}
+	if len(got) != 2 || got["big-scan@example.test"] != 2 {
+		t.Fatalf("message IDs recorded %v, want %v (the big one twice)", got, want)
+	}
+	for id := range want {
+		if got[id] == 0 {
+			t.Errorf("%s was not recorded: %v", id, got)
+		}
+	}
+}
