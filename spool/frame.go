@@ -190,20 +190,5 @@ func (s *Spool) unframe(sums []string) error {
 		b.Discard()
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.db.Begin()
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	for _, sum := range framed {
-		if _, err := tx.Exec(`DELETE FROM frames WHERE sum = ?`, sum); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("spool: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("spool: commit: %w", err)
-	}
-	return nil
+	return s.deleteEach(framed, `DELETE FROM frames WHERE sum = ?`)
 }

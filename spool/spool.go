@@ -230,6 +230,24 @@ func (s *Spool) Forget(sums []string) error {
 	if err := s.unframe(sums); err != nil {
 		return err
 	}
+	for _, sum := range sums {
+		s.recent.drop(sum)
+	}
+	if err := s.deleteEach(sums, `DELETE FROM blobs WHERE sum = ?`, `DELETE FROM frames WHERE sum = ?`); err != nil {
+		return err
+	}
+	for _, sum := range sums {
+		if p, err := s.path(sum); err == nil {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("spool: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// deleteEach runs every query once for each sum, in one transaction of small.db.
+func (s *Spool) deleteEach(sums []string, queries ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.db.Begin()
@@ -237,8 +255,7 @@ func (s *Spool) Forget(sums []string) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	for _, sum := range sums {
-		s.recent.drop(sum)
-		for _, q := range []string{`DELETE FROM blobs WHERE sum = ?`, `DELETE FROM frames WHERE sum = ?`} {
+		for _, q := range queries {
 			if _, err := tx.Exec(q, sum); err != nil {
 				tx.Rollback()
 				return fmt.Errorf("spool: remove %s: %w", sum, err)
@@ -247,13 +264,6 @@ func (s *Spool) Forget(sums []string) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
-	}
-	for _, sum := range sums {
-		if p, err := s.path(sum); err == nil {
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("spool: %w", err)
-			}
-		}
 	}
 	return nil
 }
