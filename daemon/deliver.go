@@ -43,8 +43,8 @@ func (p *senderPool) Close() error {
 
 // SendDue delivers the outbox rows that are due now, each once per call, on the pool's
 // sessions in parallel. Each result is recorded durably, in commits shared by the
-// workers, while the worker sends its next message; it waits for that record before the
-// message after.
+// workers, while the worker sends its next messages; with unrecorded results waiting, it
+// waits for the oldest before it sends on.
 func (a *App) SendDue(ctx context.Context, p *senderPool) (sent, failed int, err error) {
 	sent, failed, _, err = a.sendAfter(ctx, p, a.Store.Now(), 0)
 	return sent, failed, err
