@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -132,56 +133,57 @@ func (s *Spool) openFrame(f *frame) (io.ReadCloser, error) {
 
 // unframe makes every frame around the blobs in sums whole again, durably, so that the
 // blobs can go: purging a customer's mail must not break the forward that carried it.
-// It runs before Forget takes the write lock.
+// It runs before Forget takes the write lock, and looks for the frames of all of sums in
+// one query: most forgotten blobs (sent draft mails) are inside none.
 func (s *Spool) unframe(sums []string) error {
+	list, err := json.Marshal(sums)
+	if err != nil {
+		return err
+	}
+	var found []frame
+	var names []string
+	s.mu.RLock()
+	rows, err := s.db.Query(`SELECT sum, inner, split, data FROM frames WHERE inner IN (SELECT value FROM json_each(?))`, string(list))
+	if err == nil {
+		for rows.Next() {
+			var f frame
+			var sum string
+			if err = rows.Scan(&sum, &f.inner, &f.split, &f.data); err != nil {
+				break
+			}
+			found, names = append(found, f), append(names, sum)
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		rows.Close()
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("spool: frames around the blobs to forget: %w", err)
+	}
 	going := map[string]bool{}
 	for _, sum := range sums {
 		going[sum] = true
 	}
 	b := s.Batch()
 	var framed []string
-	for _, inner := range sums {
-		s.mu.RLock()
-		rows, err := s.db.Query(`SELECT sum, split, data FROM frames WHERE inner = ?`, inner)
+	for i := range found {
+		if going[names[i]] {
+			continue // forgotten in the same breath: nothing to keep
+		}
+		whole, err := s.assemble(&found[i])
 		if err != nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("spool: frames around %s: %w", inner, err)
+			return err
 		}
-		var found []frame
-		var names []string
-		for rows.Next() {
-			f := frame{inner: inner}
-			var sum string
-			if err := rows.Scan(&sum, &f.split, &f.data); err != nil {
-				rows.Close()
-				s.mu.RUnlock()
-				return fmt.Errorf("spool: frames around %s: %w", inner, err)
+		if sum, err := b.Put(whole); err != nil || sum != names[i] {
+			b.Discard()
+			if err == nil {
+				err = fmt.Errorf("spool: the frame %s does not reassemble to its sum: restore the spool from backup", names[i])
 			}
-			found, names = append(found, f), append(names, sum)
+			return err
 		}
-		err = rows.Err()
-		rows.Close()
-		s.mu.RUnlock()
-		if err != nil {
-			return fmt.Errorf("spool: frames around %s: %w", inner, err)
-		}
-		for i := range found {
-			if going[names[i]] {
-				continue // forgotten in the same breath: nothing to keep
-			}
-			whole, err := s.assemble(&found[i])
-			if err != nil {
-				return err
-			}
-			if sum, err := b.Put(whole); err != nil || sum != names[i] {
-				b.Discard()
-				if err == nil {
-					err = fmt.Errorf("spool: the frame %s does not reassemble to its sum: restore the spool from backup", names[i])
-				}
-				return err
-			}
-			framed = append(framed, names[i])
-		}
+		framed = append(framed, names[i])
 	}
 	if len(framed) == 0 {
 		return nil
