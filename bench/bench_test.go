@@ -142,7 +142,8 @@ func TestBacklog(t *testing.T) {
 	daemon.TuneRuntime()
 	defer goDefaults()
 	settle(t, st)
-	cpu0, sys0, busy0, srv0 := cpuTime(), systemTime(), machineBusy(t), serverCPU()
+	cpu0, sys0 := cpuAndKernel()
+	busy0, srv0 := machineBusy(t), serverCPU()
 	start := time.Now()
 	var sum daemon.Summary
 	if os.Getenv("BENCH_DAEMON") == "" {
@@ -171,7 +172,8 @@ func TestBacklog(t *testing.T) {
 		<-done
 	}
 	took := time.Since(start)
-	cpu, sys, busy, srv := cpuTime()-cpu0, systemTime()-sys0, machineBusy(t)-busy0, serverCPU().minus(srv0)
+	cpu1, sys1 := cpuAndKernel()
+	cpu, sys, busy, srv := cpu1-cpu0, sys1-sys0, machineBusy(t)-busy0, serverCPU().minus(srv0)
 
 	// The ceiling: the same messages, sent by a plain loop of SMTP transactions on as many
 	// connections as triagem uses, into the same Postfix, from the same quiet start.
@@ -230,16 +232,16 @@ func note(format string, args ...any) { fmt.Printf("BENCH note: "+format+"\n", a
 
 // cpuTime is the CPU this process has used, user and system.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	total, _ := cpuAndKernel()
+	return total
 }
 
-// systemTime is the part of cpuTime spent in the kernel on this process's behalf.
-func systemTime() time.Duration {
+// cpuAndKernel is cpuTime, and the part of it spent in the kernel on this process's
+// behalf, read at the same moment.
+func cpuAndKernel() (total, kernel time.Duration) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // machineBusy is the time all cores have spent not idle since boot (/proc/stat): user,
