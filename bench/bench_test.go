@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,6 +143,7 @@ func TestBacklog(t *testing.T) {
 	daemon.TuneRuntime()
 	defer goDefaults()
 	settle(t, st)
+	stopProfile := profileRun(t)
 	cpu0, sys0 := cpuAndKernel()
 	busy0, srv0 := machineBusy(t), serverCPU()
 	start := time.Now()
@@ -173,6 +175,7 @@ func TestBacklog(t *testing.T) {
 	}
 	took := time.Since(start)
 	cpu1, sys1 := cpuAndKernel()
+	stopProfile()
 	cpu, sys, busy, srv := cpu1-cpu0, sys1-sys0, machineBusy(t)-busy0, serverCPU().minus(srv0)
 
 	// The ceiling: the same messages, sent by a plain loop of SMTP transactions on as many
@@ -221,6 +224,23 @@ func TestBacklog(t *testing.T) {
 	if os.Getenv("BENCH_DAEMON") == "" {
 		note("backlog of %d: stages done after fetch %v, decide %v, send %v, move %v", N, r(sum.FetchedBy), r(sum.DecidedBy), r(sum.SentBy), r(sum.MovedBy))
 	}
+}
+
+// profileRun starts a CPU profile of triagem's run alone, without the setup and the
+// ceiling that -cpuprofile would include, when BENCH_CPUPROFILE names a file.
+func profileRun(t *testing.T) (stop func()) {
+	path := os.Getenv("BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatalf("BENCH_CPUPROFILE: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatalf("BENCH_CPUPROFILE: %v (is -test.cpuprofile set too?)", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // row prints one line of the harness's table (scripts/bench.sh adds the header): the

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // registers decoders for legacy charsets
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -88,7 +89,7 @@ func Parse(raw []byte, lim Limits) (*Mail, error) {
 
 	w := walker{m: m, lim: lim}
 	var text textParts
-	w.walk(e, 0, &text)
+	w.walk(e, nil, 0, &text)
 	// Composed form: "não" written with a combining tilde (NFD, as some Apple clients send)
 	// reads, matches and prints like any other "não".
 	m.Text = norm.NFC.String(text.best())
@@ -241,7 +242,9 @@ type walker struct {
 	limit error
 }
 
-func (w *walker) walk(e *message.Entity, depth int, out *textParts) {
+// walk reads entity e. raw, when not nil, is e's body before its transfer encoding was
+// undone.
+func (w *walker) walk(e *message.Entity, raw io.Reader, depth int, out *textParts) {
 	if w.limit != nil {
 		return
 	}
@@ -260,24 +263,24 @@ func (w *walker) walk(e *message.Entity, depth int, out *textParts) {
 	}
 	disp, dparams, _ := e.Header.ContentDisposition()
 
-	if mr := e.MultipartReader(); mr != nil {
+	if e.MultipartReader() != nil {
+		// The parts are read at go-message's textproto level, so that each part's body is
+		// also at hand still in its transfer encoding (see attachmentSize).
+		mr := textproto.NewMultipartReader(e.Body, params["boundary"])
 		for {
 			p, err := mr.NextPart()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				if message.IsUnknownCharset(err) || message.IsUnknownEncoding(err) {
-					w.m.Anomalies = append(w.m.Anomalies, err.Error())
-				} else {
-					w.m.Anomalies = append(w.m.Anomalies, "multipart: "+err.Error())
-					break
-				}
-			}
-			if p == nil {
+				w.m.Anomalies = append(w.m.Anomalies, "multipart: "+err.Error())
 				break
 			}
-			w.walk(p, depth+1, out)
+			part, err := message.New(message.Header{Header: p.Header}, p)
+			if err != nil { // an unknown charset or encoding: the part is read as it is
+				w.m.Anomalies = append(w.m.Anomalies, err.Error())
+			}
+			w.walk(part, p, depth+1, out)
 			if w.limit != nil {
 				return
 			}
@@ -302,21 +305,21 @@ func (w *walker) walk(e *message.Entity, depth int, out *textParts) {
 			return
 		}
 		var sub textParts
-		w.walk(inner, depth+1, &sub)
+		w.walk(inner, nil, depth+1, &sub)
 		ih := mail.Header{Header: inner.Header}
 		subj, _ := ih.Subject()
 		out.forwarded += "\n" + cleanHeaderText(subj) + "\n" + sub.best()
 	case attached:
-		n := w.discard(e.Body)
+		n := w.attachmentSize(e, raw)
 		w.m.Attachments = append(w.m.Attachments, Attachment{Name: orDefault(name, "attachment"), Type: ctype, Size: n})
 	case ctype == "text/plain" && !out.havePlain:
 		out.plain, out.havePlain = w.text(e, params), true
 	case ctype == "text/html" && !out.haveHTML:
 		out.html, out.haveHTML = HTMLToText(w.text(e, params)), true
 	case strings.HasPrefix(ctype, "text/"):
-		w.discard(e.Body)
+		// A second text part is not read: the multipart reader skips what is left of it.
 	default:
-		n := w.discard(e.Body)
+		n := w.attachmentSize(e, raw)
 		w.m.Attachments = append(w.m.Attachments, Attachment{Name: orDefault(name, "part"), Type: ctype, Size: n})
 	}
 }
@@ -348,6 +351,20 @@ func (w *walker) read(r io.Reader, limit int) []byte {
 		w.m.Anomalies = append(w.m.Anomalies, fmt.Sprintf("part cut to %d bytes", limit))
 	}
 	return b
+}
+
+// attachmentSize is the decoded size of an attachment, which is all triagem reads of it.
+// A base64 body, the usual case, is counted in its encoded form: decoding it only to
+// throw it away cost more than the rest of parsing a mail with a scan attached.
+func (w *walker) attachmentSize(e *message.Entity, raw io.Reader) int {
+	if raw == nil || !strings.EqualFold(strings.TrimSpace(e.Header.Get("Content-Transfer-Encoding")), "base64") {
+		return w.discard(e.Body)
+	}
+	n, err := base64Size(raw)
+	if err != nil {
+		w.m.Anomalies = append(w.m.Anomalies, "attachment: "+err.Error())
+	}
+	return n
 }
 
 func (w *walker) discard(r io.Reader) int {
