@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -57,20 +58,33 @@ func (e Event) Fields() map[string]any {
 
 // ChainHash is the hash of an event given the previous one's: SHA-256 over the previous
 // hash and the canonical row. Verification recomputes it for every row.
+//
+// The canonical row is the JSON array [seq, at, type, case_ref, message, data].
 func ChainHash(prev string, seq, at int64, typ, caseRef string, message int64, data string) string {
-	canon, _ := json.Marshal([]any{seq, at, typ, caseRef, message, data})
-	h := sha256.New()
-	h.Write([]byte(prev))
-	h.Write([]byte{'\n'})
-	h.Write(canon)
-	return hex.EncodeToString(h.Sum(nil))
+	b := make([]byte, 0, len(prev)+len(data)+len(data)/8+96)
+	b = append(b, prev...)
+	b = append(b, '\n', '[')
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, at, 10)
+	b = append(b, ',')
+	b = appendJSONString(b, typ)
+	b = append(b, ',')
+	b = appendJSONString(b, caseRef)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, message, 10)
+	b = append(b, ',')
+	b = appendJSONString(b, data)
+	b = append(b, ']')
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func (t *Tx) logEvent(typ, caseRef string, message int64, data map[string]any) error {
 	if data == nil {
 		data = map[string]any{}
 	}
-	b, err := json.Marshal(data) // map keys are sorted: the encoding is canonical
+	b, err := appendJSON(make([]byte, 0, 512), data) // map keys are sorted: the encoding is canonical
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
@@ -146,10 +160,28 @@ type Classification struct {
 
 // Classified logs a decision with its explanation.
 func (t *Tx) Classified(m *Message, c Classification) error {
-	var data map[string]any
-	b, _ := json.Marshal(c)
-	_ = json.Unmarshal(b, &data)
-	return t.logEvent(EvClassified, m.CaseRef, m.ID, data)
+	return t.logEvent(EvClassified, m.CaseRef, m.ID, c.fields())
+}
+
+// fields is c as its JSON tags name it, omitempty included: the event's data.
+func (c Classification) fields() map[string]any {
+	data := map[string]any{"category": c.Category, "confidence": c.Confidence, "action": c.Action,
+		"reasons": c.Reasons, "identified": c.Identified, "disclaimer": c.Disclaimer}
+	put := func(key string, v any, empty bool) {
+		if !empty {
+			data[key] = v
+		}
+	}
+	put("nif_hash", c.NIFHash, c.NIFHash == "")
+	put("to", c.To, len(c.To) == 0)
+	put("rules", c.Rules, len(c.Rules) == 0)
+	put("scores", c.Scores, len(c.Scores) == 0)
+	put("method", c.Method, c.Method == "")
+	put("threshold", c.Threshold, c.Threshold == 0)
+	put("probabilities", c.Probabilities, len(c.Probabilities) == 0)
+	put("features", c.Features, len(c.Features) == 0)
+	put("llm", c.LLM, len(c.LLM) == 0)
+	return data
 }
 
 // Queued logs an outgoing message written to the outbox.
