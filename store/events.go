@@ -109,7 +109,7 @@ func (t *Tx) logEvent(typ, caseRef string, message int64, data map[string]any) e
 		return fmt.Errorf("append event: %w", err)
 	}
 	t.head.seq, t.head.hash = seq, hash
-	return nil
+	return t.indexCase(typ, caseRef, at, data)
 }
 
 // Received logs that a message was recorded.

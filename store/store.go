@@ -148,7 +148,9 @@ type Tx struct {
 	tx   *sql.Tx
 	ctx  context.Context
 	head *chainHead // the last event written, once known
-	Now  time.Time
+	// indexed are the (address, case) pairs this transaction has put in the case index.
+	indexed map[[2]string]bool
+	Now     time.Time
 }
 
 type chainHead struct {
@@ -237,7 +239,7 @@ func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 				if _, err := tx.exec(`ROLLBACK TO grouped`); err != nil {
 					return err
 				}
-				tx.head = nil // the rolled-back events are gone
+				tx.head, tx.indexed = nil, nil // the rolled-back events are gone, and their index rows
 			}
 			if _, err := tx.exec(`RELEASE grouped`); err != nil {
 				return err

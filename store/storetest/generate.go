@@ -144,6 +144,10 @@ func GenerateEvents(path string, n int) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	// The events went in as rows, past the store's methods that index each case.
+	if err := st.RebuildCaseIndex(ctx); err != nil {
+		return err
+	}
 	_, err = st.DB().ExecContext(ctx, `ANALYZE`)
 	return err
 }
