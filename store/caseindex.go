@@ -31,9 +31,8 @@ func (t *Tx) indexCase(typ, caseRef string, at int64, data map[string]any) error
 			err = t.indexAddresses(data["to"], caseRef, at)
 		}
 	case EvIgnored, EvQuarantined, EvDuplicate:
-		action := map[string]string{EvIgnored: "ignore", EvQuarantined: "quarantine", EvDuplicate: "duplicate"}[typ]
 		_, err = t.exec(`INSERT INTO case_facts (case_ref, first_at, action) VALUES (?, ?, ?)
-			ON CONFLICT (case_ref) DO UPDATE SET action = excluded.action`, caseRef, at, action)
+			ON CONFLICT (case_ref) DO UPDATE SET action = excluded.action`, caseRef, at, screenedAction[typ])
 	case EvFailed:
 		_, err = t.exec(`UPDATE case_facts SET failed = 1 WHERE case_ref = ?`, caseRef)
 	case EvQueued:
@@ -48,6 +47,9 @@ func (t *Tx) indexCase(typ, caseRef string, at int64, data map[string]any) error
 	}
 	return nil
 }
+
+// screenedAction is the action a screening event records for its case.
+var screenedAction = map[string]string{EvIgnored: "ignore", EvQuarantined: "quarantine", EvDuplicate: "duplicate"}
 
 // textField is a string field of an event's data, or "" when it has none.
 func textField(data map[string]any, key string) string {
