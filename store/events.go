@@ -102,14 +102,64 @@ func (t *Tx) logEvent(typ, caseRef string, message int64, data map[string]any) e
 	seq := t.head.seq + 1
 	at := t.Now.UnixMilli()
 	hash := ChainHash(prev, seq, at, typ, caseRef, message, string(b))
-	_, err = t.exec(`INSERT INTO events (seq, at, type, case_ref, message, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		seq, at, typ, caseRef, message, string(b), prev, hash)
-	if err != nil {
-		t.head = nil
-		return fmt.Errorf("append event: %w", err)
-	}
+	t.events = append(t.events, pendingEvent{seq, at, typ, caseRef, message, string(b), prev, hash})
 	t.head.seq, t.head.hash = seq, hash
 	return t.indexCase(typ, caseRef, at, data)
+}
+
+// pendingEvent is an event computed but not yet inserted: a transaction's events are
+// written together, a few statements for all of them, when it commits (or a savepoint
+// closes). One INSERT each was most of the log's cost (docs/PERFORMANCE.md, lesson 28).
+type pendingEvent struct {
+	seq, at        int64
+	typ, caseRef   string
+	message        int64
+	data, prevHash string
+	hash           string
+}
+
+// eventRows are the row counts of the multi-row INSERTs events are written with: a
+// transaction's events take the largest that fit, then the smaller ones, so that only
+// these few statements are ever prepared.
+var eventRows = []int{64, 16, 4, 1}
+
+// eventInsert[i] is the INSERT of eventRows[i] rows.
+var eventInsert = func() []string {
+	qs := make([]string, len(eventRows))
+	for i, n := range eventRows {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO events (seq, at, type, case_ref, message, data, prev_hash, hash) VALUES `)
+		for r := range n {
+			if r > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?)`)
+		}
+		qs[i] = q.String()
+	}
+	return qs
+}()
+
+// flushEvents inserts the events logged since the last flush. On failure the chain head
+// is forgotten, to be read again from the table.
+func (t *Tx) flushEvents() error {
+	pending := t.events
+	args := make([]any, 0, 8*min(len(pending), eventRows[0]))
+	for i, n := range eventRows {
+		for len(pending) >= n {
+			args = args[:0]
+			for _, e := range pending[:n] {
+				args = append(args, e.seq, e.at, e.typ, e.caseRef, e.message, e.data, e.prevHash, e.hash)
+			}
+			if _, err := t.exec(eventInsert[i], args...); err != nil {
+				t.events, t.head = t.events[:0], nil
+				return fmt.Errorf("append events: %w", err)
+			}
+			pending = pending[n:]
+		}
+	}
+	t.events = t.events[:0]
+	return nil
 }
 
 // Received logs that a message was recorded.

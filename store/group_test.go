@@ -105,3 +105,52 @@ func TestTxEachAloneRollsBackItsWrites(t *testing.T) {
 		t.Fatalf("alerts after a failed and a good lone caller: %d, want only the good one", len(evs))
 	}
 }
+
+// A transaction's events are inserted together when it commits, in statements of a few
+// fixed sizes: every count must come out whole, in order, and chained, whatever sizes it
+// is split into.
+func TestEventsOfOneTransactionAreAllWritten(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	total := 0
+	for _, n := range []int{1, 3, 4, 17, 64, 87, 150} {
+		err := st.Tx(ctx, func(tx *Tx) error {
+			for i := range n {
+				if err := tx.Alert("batch-test", fmt.Sprint(n, "/", i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	prev, seq := "", int64(0)
+	var details []string
+	err := st.EachEvent(ctx, func(e Event) error {
+		seq++
+		if e.Seq != seq || e.PrevHash != prev || e.Hash != ChainHash(prev, e.Seq, e.At, e.Type, e.CaseRef, e.Message, e.Data) {
+			return fmt.Errorf("event %d breaks the chain", e.Seq)
+		}
+		prev = e.Hash
+		details = append(details, fmt.Sprint(e.Fields()["detail"]))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(details) != total {
+		t.Fatalf("%d events written, want %d", len(details), total)
+	}
+	i := 0
+	for _, n := range []int{1, 3, 4, 17, 64, 87, 150} {
+		for j := range n {
+			if want := fmt.Sprint(n, "/", j); details[i] != want {
+				t.Fatalf("event %d is %q, want %q: out of order", i+1, details[i], want)
+			}
+			i++
+		}
+	}
+}

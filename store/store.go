@@ -82,9 +82,10 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// stmt is query prepared once for the life of the Store. Preparing is not cheap here:
-// SQLite compiles every trigger on events into each INSERT, which cost more than running
-// the statement (docs/PERFORMANCE.md). Only constant queries come through here.
+// stmt is query prepared once for the life of the Store. Preparing is not cheap: when
+// triggers on events still kept the case index, SQLite compiled each into every INSERT,
+// which cost more than running the statement (docs/PERFORMANCE.md). Only constant queries
+// come through here.
 func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
@@ -147,7 +148,9 @@ type Tx struct {
 	s    *Store
 	tx   *sql.Tx
 	ctx  context.Context
-	head *chainHead // the last event written, once known
+	head *chainHead // the last event logged, once known
+	// events are logged but not yet inserted; see flushEvents.
+	events []pendingEvent
 	// indexed are the (address, case) pairs this transaction has put in the case index.
 	indexed map[[2]string]bool
 	Now     time.Time
@@ -190,7 +193,11 @@ func (s *Store) txLocked(ctx context.Context, fn func(*Tx) error) (err error) {
 			}
 		}
 	}()
-	if err = fn(&Tx{s: s, tx: sqlTx, ctx: ctx, Now: s.Now()}); err != nil {
+	tx := &Tx{s: s, tx: sqlTx, ctx: ctx, Now: s.Now()}
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.flushEvents(); err != nil {
 		return err
 	}
 	if err = sqlTx.Commit(); err != nil {
@@ -235,11 +242,16 @@ func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 			if _, err := tx.exec(`SAVEPOINT grouped`); err != nil {
 				return err
 			}
-			if results[i] = fn(tx); results[i] != nil {
+			// The fn's events are inserted inside its savepoint, so that their failure is its.
+			if results[i] = fn(tx); results[i] == nil {
+				results[i] = tx.flushEvents()
+			}
+			if results[i] != nil {
 				if _, err := tx.exec(`ROLLBACK TO grouped`); err != nil {
 					return err
 				}
-				tx.head, tx.indexed = nil, nil // the rolled-back events are gone, and their index rows
+				// The rolled-back events are gone, the unwritten ones too, and their index rows.
+				tx.head, tx.events, tx.indexed = nil, tx.events[:0], nil
 			}
 			if _, err := tx.exec(`RELEASE grouped`); err != nil {
 				return err
