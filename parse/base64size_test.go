@@ -49,6 +49,31 @@ func TestBase64SizeStopsAtWhatIsNotBase64(t *testing.T) {
 	}
 }
 
+// A chunk that is all alphabet is counted without looking at its bytes one by one; the
+// byte-by-byte walk must still take over in a later chunk, and across chunks.
+func TestBase64SizeStopsInALaterChunk(t *testing.T) {
+	line := strings.Repeat("QUJD", 19) + "\r\n" // 57 bytes in 78
+	lines := strings.Repeat(line, 1000)         // 78,000 bytes: more than two reads
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{lines + "RE*F\r\n" + lines, 57*1000 + 1},
+		{lines + "RA==\r\n" + lines, 57*1000 + 1},
+		{lines + "RA=" + strings.Repeat(" ", 40_000) + "=\r\n" + lines, 57*1000 + 1}, // padding split over two reads
+		{lines + "RA==" + strings.Repeat(" ", 40_000) + lines, 57*1000 + 1},          // data a read after the padding
+	} {
+		n, err := base64Size(strings.NewReader(c.body))
+		if err == nil || n != c.want {
+			t.Errorf("%d bytes ending %q…: size %d, %v; want %d and an error", len(c.body), c.body[len(lines):len(lines)+4], n, err, c.want)
+		}
+	}
+	n, err := base64Size(strings.NewReader(lines + "RA=" + strings.Repeat(" ", 40_000) + "=\r\n"))
+	if err != nil || n != 57*1000+1 {
+		t.Errorf("padding split over two reads: size %d, %v; want %d and no error", n, err, 57*1000+1)
+	}
+}
+
 // The walker counts a base64 attachment without decoding it; the forward lists its size,
 // so the count must be the one decoding gives, and a damaged attachment must show.
 func TestAttachmentSizesWithoutDecoding(t *testing.T) {
@@ -82,5 +107,21 @@ func TestAttachmentSizesWithoutDecoding(t *testing.T) {
 	}
 	if len(m.Attachments) != 2 || m.Attachments[0].Size != 9 || len(m.Anomalies) != 1 || !strings.Contains(m.Anomalies[0], "not base64") {
 		t.Errorf("damaged base64: attachments %+v anomalies %v", m.Attachments, m.Anomalies)
+	}
+}
+
+// BenchmarkBase64Size counts a 1 MB attachment in 76-column lines, as mail clients wrap it.
+func BenchmarkBase64Size(b *testing.B) {
+	raw := make([]byte, 1<<20)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range raw {
+		raw[i] = byte(r.Uint32())
+	}
+	body := wrapped(raw, 76, "\r\n")
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if n, err := base64Size(strings.NewReader(body)); err != nil || n != len(raw) {
+			b.Fatalf("size %d, %v", n, err)
+		}
 	}
 }
