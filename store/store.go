@@ -151,6 +151,10 @@ type Tx struct {
 	head *chainHead // the last event logged, once known
 	// events are logged but not yet inserted; see flushEvents.
 	events []pendingEvent
+	// bound are the Store's statements bound to this transaction, each bound once:
+	// database/sql's binding takes locks, allocates, and registers the bound statement
+	// with the database, and a commit of 32 mails ran each statement dozens of times.
+	bound map[string]*sql.Stmt
 	// indexed are the (address, case) pairs this transaction has put in the case index.
 	indexed map[[2]string]bool
 	Now     time.Time
@@ -268,18 +272,35 @@ func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 }
 
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
-	st, err := t.s.stmt(t.ctx, query)
+	st, err := t.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	return st.ExecContext(t.ctx, args...)
 }
 
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	st, err := t.s.stmt(t.ctx, query)
+	st, err := t.stmt(query)
 	if err != nil {
 		// A *sql.Row can only carry its error through a query; this one fails the same way.
 		return t.tx.QueryRowContext(t.ctx, query, args...)
 	}
-	return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+// stmt is the Store's prepared query, bound to this transaction.
+func (t *Tx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.bound[query]; ok {
+		return st, nil
+	}
+	st, err := t.s.stmt(t.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if t.bound == nil {
+		t.bound = make(map[string]*sql.Stmt, 16)
+	}
+	b := t.tx.StmtContext(t.ctx, st)
+	t.bound[query] = b
+	return b, nil
 }
