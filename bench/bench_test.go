@@ -65,7 +65,7 @@ func benchConfig(t *testing.T, st *mailtest.Stack, tag string, mod func(*config.
 
 // corpus is n realistic customer mails of 5–50 KB: the demo's customer mails with a
 // scanned-document attachment of random size.
-func corpus(t *testing.T, n int) [][]byte {
+func corpus(t testing.TB, n int) [][]byte {
 	files, _ := filepath.Glob("../demo/mails/*.eml")
 	sort.Strings(files)
 	var base [][]byte
