@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -152,5 +153,81 @@ func TestEventsOfOneTransactionAreAllWritten(t *testing.T) {
 			}
 			i++
 		}
+	}
+}
+
+// MarkSent is written at commit, the marks of a transaction together: each row gets its
+// own reply, a row no longer pending is left as it is, and a failed grouped function's
+// marks are undone with the rest of its writes.
+func TestMarksSentAreWrittenTogether(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	var m Message
+	var outs []*OutMessage
+	err := st.Tx(ctx, func(tx *Tx) error {
+		m = Message{Inbox: "in", Mailbox: "INBOX", UIDValidity: 1, UID: 1, Blob: "b", CaseKey: "k", CaseRef: "TRG-1", State: StateReceived}
+		if _, err := tx.InsertMessage(&m); err != nil {
+			return err
+		}
+		for i := range 17 {
+			o := &OutMessage{Message: m.ID, CaseRef: m.CaseRef, Kind: "forward", MessageID: fmt.Sprint(i, "@x"), Rcpts: []string{"a@b.c"}, State: OutPending}
+			if _, err := tx.Enqueue(o); err != nil {
+				return err
+			}
+			outs = append(outs, o)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Tx(ctx, func(tx *Tx) error { return tx.MarkParked(outs[3].ID, "550 no") }); err != nil {
+		t.Fatal(err)
+	}
+	// 15 marks in one transaction (8 + 4 + 2 + 1 rows), one on the parked row; then a
+	// group in which the second function fails after marking its row.
+	err = st.Tx(ctx, func(tx *Tx) error {
+		for _, o := range outs[:15] {
+			if err := tx.MarkSent(o.ID, "250 queued as "+o.MessageID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := st.TxEach(ctx, []func(*Tx) error{
+		func(tx *Tx) error { return tx.MarkSent(outs[15].ID, "250 queued as "+outs[15].MessageID) },
+		func(tx *Tx) error {
+			if err := tx.MarkSent(outs[16].ID, "250 never"); err != nil {
+				return err
+			}
+			return errors.New("this one fails")
+		},
+	})
+	if errs[0] != nil || errs[1] == nil {
+		t.Fatalf("grouped marks: %v", errs)
+	}
+	got, err := st.OutboxOf(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range got {
+		var i int
+		fmt.Sscan(strings.TrimSuffix(o.MessageID, "@x"), &i)
+		want, reply := OutSent, "250 queued as "+o.MessageID
+		switch {
+		case i == 3:
+			want, reply = OutParked, "550 no"
+		case i == 16:
+			want, reply = OutPending, ""
+		}
+		if o.State != want || o.LastReply != reply {
+			t.Errorf("row %d: %s, %q; want %s, %q", i, o.State, o.LastReply, want, reply)
+		}
+	}
+	if len(got) != 17 {
+		t.Errorf("%d rows, want 17", len(got))
 	}
 }

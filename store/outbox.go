@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -72,11 +73,58 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return time.UnixMilli(*at), true, nil
 }
 
-// MarkSent records the server's acceptance.
+// MarkSent records the server's acceptance. Like the events, it is written when the
+// transaction commits (or its savepoint closes), together with the other messages the
+// transaction marks sent: the recorder commits eight or so at a time.
 func (t *Tx) MarkSent(id int64, reply string) error {
-	_, err := t.exec(`UPDATE outbox SET state = ?, attempts = attempts + 1, last_reply = ?, sent_at = ? WHERE id = ? AND state = ?`,
-		OutSent, reply, t.Now.UnixMilli(), id, OutPending)
-	return err
+	t.sent = append(t.sent, sentMark{id, reply})
+	return nil
+}
+
+type sentMark struct {
+	id    int64
+	reply string
+}
+
+// sentRows are the row counts of the multi-row UPDATEs of flushSent, as eventRows are.
+var sentRows = []int{8, 4, 2, 1}
+
+// sentUpdate[i] marks sentRows[i] rows sent, each with its own reply.
+var sentUpdate = func() []string {
+	qs := make([]string, len(sentRows))
+	for i, n := range sentRows {
+		var q strings.Builder
+		q.WriteString(`UPDATE outbox SET state = ?, attempts = attempts + 1, sent_at = ?, last_reply = CASE id`)
+		q.WriteString(strings.Repeat(` WHEN ? THEN ?`, n))
+		q.WriteString(` END WHERE state = ? AND id IN (?` + strings.Repeat(`, ?`, n-1) + `)`)
+		qs[i] = q.String()
+	}
+	return qs
+}()
+
+// flushSent writes the MarkSent calls since the last flush.
+func (t *Tx) flushSent() error {
+	pending := t.sent
+	args := make([]any, 0, 3+3*sentRows[0])
+	for i, n := range sentRows {
+		for len(pending) >= n {
+			args = append(args[:0], OutSent, t.Now.UnixMilli())
+			for _, m := range pending[:n] {
+				args = append(args, m.id, m.reply)
+			}
+			args = append(args, OutPending)
+			for _, m := range pending[:n] {
+				args = append(args, m.id)
+			}
+			if _, err := t.exec(sentUpdate[i], args...); err != nil {
+				t.sent = t.sent[:0]
+				return fmt.Errorf("mark messages sent: %w", err)
+			}
+			pending = pending[n:]
+		}
+	}
+	t.sent = t.sent[:0]
+	return nil
 }
 
 // MarkRetry records a temporary failure and when to try again.

@@ -151,6 +151,7 @@ type Tx struct {
 	head *chainHead // the last event logged, once known
 	// events are logged but not yet inserted; see flushEvents.
 	events []pendingEvent
+	sent   []sentMark // MarkSent calls not yet written; see flushSent
 	// bound are the Store's statements bound to this transaction, each bound once:
 	// database/sql's binding takes locks, allocates, and registers the bound statement
 	// with the database, and a commit of 32 mails ran each statement dozens of times.
@@ -201,7 +202,7 @@ func (s *Store) txLocked(ctx context.Context, fn func(*Tx) error) (err error) {
 	if err = fn(tx); err != nil {
 		return err
 	}
-	if err = tx.flushEvents(); err != nil {
+	if err = tx.flush(); err != nil {
 		return err
 	}
 	if err = sqlTx.Commit(); err != nil {
@@ -246,16 +247,16 @@ func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 			if _, err := tx.exec(`SAVEPOINT grouped`); err != nil {
 				return err
 			}
-			// The fn's events are inserted inside its savepoint, so that their failure is its.
+			// The fn's kept-back writes are made inside its savepoint, so that their failure is its.
 			if results[i] = fn(tx); results[i] == nil {
-				results[i] = tx.flushEvents()
+				results[i] = tx.flush()
 			}
 			if results[i] != nil {
 				if _, err := tx.exec(`ROLLBACK TO grouped`); err != nil {
 					return err
 				}
 				// The rolled-back events are gone, the unwritten ones too, and their index rows.
-				tx.head, tx.events, tx.indexed = nil, tx.events[:0], nil
+				tx.head, tx.events, tx.sent, tx.indexed = nil, tx.events[:0], tx.sent[:0], nil
 			}
 			if _, err := tx.exec(`RELEASE grouped`); err != nil {
 				return err
@@ -269,6 +270,15 @@ func (s *Store) TxEach(ctx context.Context, fns []func(*Tx) error) []error {
 		}
 	}
 	return results
+}
+
+// flush writes what the transaction has kept back to write together: the outbox rows
+// marked sent, and the events.
+func (t *Tx) flush() error {
+	if err := t.flushSent(); err != nil {
+		return err
+	}
+	return t.flushEvents()
 }
 
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
