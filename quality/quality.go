@@ -83,14 +83,12 @@ func Measure(cfg *config.Config, outs []Outcome) Report {
 		if o.Decision.ValidNIF() == o.Mail.NIF {
 			r.NIFRight++
 		}
-		name := ""
-		if o.Decision.Name != nil {
-			name = o.Decision.Name.Value
-		}
-		if strings.EqualFold(name, o.Mail.Person) {
+		name := decidedName(o.Decision)
+		nameRight := strings.EqualFold(name, o.Mail.Person)
+		if nameRight {
 			r.NameRight++
 		}
-		if !right || (o.Decision.Action == route.Forward && !right) || o.Decision.ValidNIF() != o.Mail.NIF {
+		if !right || !nameRight || o.Decision.ValidNIF() != o.Mail.NIF {
 			r.Wrong = append(r.Wrong, o)
 		}
 	}
@@ -100,6 +98,14 @@ func Measure(cfg *config.Config, outs []Outcome) Report {
 		}
 	}
 	return r
+}
+
+// decidedName is the person a decision identified, "" for none.
+func decidedName(d route.Decision) string {
+	if d.Name == nil {
+		return ""
+	}
+	return d.Name.Value
 }
 
 func sameSet(a, b []string) bool {
@@ -202,6 +208,9 @@ func (r Report) Write(w io.Writer, traces bool) {
 		fmt.Fprintf(w, "\n%s: label %s, decided %s → %s (confidence %.2f)", o.Mail.Name, o.Mail.Category, d.Category, d.Action, d.Confidence)
 		if d.ValidNIF() != o.Mail.NIF {
 			fmt.Fprintf(w, "; NIF %q, expected %q", d.ValidNIF(), o.Mail.NIF)
+		}
+		if got := decidedName(d); !strings.EqualFold(got, o.Mail.Person) {
+			fmt.Fprintf(w, "; name %q, expected %q", got, o.Mail.Person)
 		}
 		fmt.Fprintln(w)
 		for _, reason := range d.Reasons {
