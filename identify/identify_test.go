@@ -41,6 +41,13 @@ func TestFindName(t *testing.T) {
 		{"O meu nome completo é Vasco Miguel Nunes e o NIF 301234566.", "", "", "Vasco Miguel Nunes"},
 		{"Escrevo em nome da minha mãe, Maria do Carmo Matos, que teve consulta.", "Obrigado,\nCarlos Matos", "", "Maria do Carmo Matos"},
 		{"Olá", "", "Rui Gomes", "Rui Gomes"},
+		// The customer's data given as a list: "os meus dados:", "dados do utente:".
+		{"Podem reemitir? Os meus dados: Maria de Lurdes Campos, contribuinte 190328476.", "Cumprimentos", "Lurdes", "Maria de Lurdes Campos"},
+		{"Segue o pedido.\nDados do utente: Rui Pedro Salgado\nNIF 190328476", "", "", "Rui Pedro Salgado"},
+		// An employer writing for its employee; a department's or a firm's name is no one's.
+		{"Solicitamos a fatura da teleconsulta do nosso colaborador Fernando Lopes, realizada a 14/11.", "Com os melhores cumprimentos,\nDepartamento de Contabilidade", "Contabilidade Lopes & Filhos", "Fernando Lopes"},
+		{"Pedimos a fatura da consulta.", "Cumprimentos,\nDepartamento de Recursos Humanos", "Silva & Costa Lda", ""},
+		{"Please send the invoice.", "Kind regards,\nAccounts Department", "", ""},
 	}
 	for _, c := range cases {
 		n := FindName(c.text, c.sig, c.display)

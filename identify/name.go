@@ -16,22 +16,23 @@ type Name struct {
 
 var (
 	// "Nome: Ana Lopes", "o meu nome é Ana Lopes", "chamo-me Ana Lopes", "my name is Ana Lopes".
-	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?\s*[:\-]\s*|o meu nome (?:completo )?(?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name\s*:\s*|me llamo\s+|meu nome (?:completo )?(?:e|é)\s+)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
+	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?\s*[:\-]\s*|o meu nome (?:completo )?(?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name\s*:\s*|me llamo\s+|meu nome (?:completo )?(?:e|é)\s+|(?:os )?meus dados(?: pessoais)?(?: s[ãa]o)?\s*[:\-]\s*|dados d[oa] (?:paciente|utente|cliente)\s*[:\-]\s*)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
 	// A relative writing for a patient: "em nome do meu pai, José Carlos Pereira", "a minha mãe, Maria Sousa".
 	patientName = regexp.MustCompile(`(?i)` + patientSrc)
 	// The same, matched only from the start of the text: findPatient tries it where a
 	// match can begin.
 	patientAt   = regexp.MustCompile(`(?i)^(?:` + patientSrc + `)`)
 	particles   = map[string]bool{"de": true, "da": true, "do": true, "das": true, "dos": true, "e": true, "del": true, "van": true, "von": true}
-	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos)$`)
+	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos|departamento|department|contabilidade|accounts|accounting|recursos|humanos|human|resources|administração|administracao|secretaria|gabinete|equipa|team|empresa|lda|ltd)$`)
 )
 
-const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|paciente|utente|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
+const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
 
 // patientStarts are the ways a patientName match can begin, in lower case: every
 // alternative of patientSrc starts with one of them.
 var patientStarts = []string{"em nome d", "sou ", "filh", "net", "mulher", "marido", "espos", "cuidador", "sobrinh",
-	"o meu", "a minha", "do meu", "da minha", "paciente", "utente", "on behalf of my", "my "}
+	"o meu", "a minha", "do meu", "da minha", "do noss", "da noss", "o noss", "a noss", "noss", "paciente", "utente", "of our", "our ",
+	"on behalf of my", "my "}
 
 // findPatient is patientName.FindStringSubmatch, quicker. Searched from every position,
 // that pattern (a long case-insensitive alternation with no literal prefix) cost 200 ns a
@@ -168,7 +169,7 @@ func firstLine(s string) string {
 // or "" when it does not look like one.
 func cleanName(s string) string {
 	s = strings.TrimSpace(strings.Trim(s, " \t,.;:-–—\"'"))
-	if s == "" || strings.ContainsAny(s, "@0123456789/<>()[]{}|_=+*#,;") {
+	if s == "" || strings.ContainsAny(s, "@&0123456789/<>()[]{}|_=+*#,;") {
 		return ""
 	}
 	words := strings.Fields(s)

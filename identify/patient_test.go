@@ -26,7 +26,7 @@ func TestFindPatientChangesNothing(t *testing.T) {
 		"o meu pai", "", "paciente", "my ",
 		"ſou o filho do Sr. Kelvin Silva", // folded by (?i), not by the lower-casing
 	}
-	for _, dir := range []string{"../dataset/train", "../dataset/eval/typical", "../dataset/eval/hard"} {
+	for _, dir := range []string{"../dataset/train", "../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*"))
 		for _, f := range files {
 			b, err := os.ReadFile(f)
