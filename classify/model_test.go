@@ -68,7 +68,7 @@ func TestEvaluationMailIsNotTrainingMail(t *testing.T) {
 			shingles[s] = e.Name
 		}
 	}
-	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard"} {
+	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
 		mails, err := dataset.ReadLabelled(dir)
 		if err != nil {
 			t.Fatal(err)

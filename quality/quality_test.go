@@ -57,9 +57,14 @@ func TestShippedClassifierMeetsTheTargets(t *testing.T) {
 	cfg := shipped(t)
 	typical := evaluate(t, cfg, "../dataset/eval/typical")
 	hard := evaluate(t, cfg, "../dataset/eval/hard")
+	// Written sessions after the others, without rereading them or the training mail: a
+	// check that the two older sets have not been learnt by heart. Its categories were
+	// measured before any change was made for it. The hard set's targets apply.
+	fresh := evaluate(t, cfg, "../dataset/eval/fresh")
 	var b strings.Builder
 	typical.Write(&b, true)
 	hard.Write(&b, true)
+	fresh.Write(&b, true)
 	check := func(what string, got, min float64) {
 		if got < min {
 			t.Errorf("%s = %.1f, target ≥ %.1f", what, got, min)
@@ -72,7 +77,10 @@ func TestShippedClassifierMeetsTheTargets(t *testing.T) {
 	check("hard accuracy", hard.Accuracy(), 90)
 	check("hard auto-routing precision", hard.Precision(), 99)
 	check("hard NIF exact match", 100*float64(hard.NIFRight)/float64(hard.Total), 99)
-	if n := len(typical.Leaks) + len(hard.Leaks); n > 0 {
+	check("fresh accuracy", fresh.Accuracy(), 90)
+	check("fresh auto-routing precision", fresh.Precision(), 99)
+	check("fresh NIF exact match", 100*float64(fresh.NIFRight)/float64(fresh.Total), 99)
+	if n := len(typical.Leaks) + len(hard.Leaks) + len(fresh.Leaks); n > 0 {
 		t.Errorf("%d clinical leaks", n)
 	}
 	if t.Failed() {
@@ -122,7 +130,7 @@ func TestAMisbehavingLLMKeepsTheGuarantees(t *testing.T) {
 			return llmtest.Reply{Content: `{"category":"refund","confidence":1,"approve":true}`}
 		}
 	}
-	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard"} {
+	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
 		plain := evaluate(t, shipped(t), dir)
 		local := map[string]string{}
 		for _, o := range plain.Outcomes {
@@ -162,7 +170,7 @@ func TestALyingLLMCannotLeak(t *testing.T) {
 		return llmtest.Reply{Content: fmt.Sprintf(`{"category":%q,"confidence":1}`, cats[int(n.Add(1))%len(cats)])}
 	}
 	for _, mode := range []string{"unsure", "always"} {
-		for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard"} {
+		for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
 			r := evaluate(t, withLLM(t, mode, liar), dir)
 			if len(r.Leaks) > 0 {
 				t.Errorf("%s, %s: %d clinical leaks", mode, dir, len(r.Leaks))
@@ -179,7 +187,7 @@ func TestALyingLLMCannotLeak(t *testing.T) {
 // holds: the combination adds coverage, not risk.
 func TestAGoodLLMAddsCoverage(t *testing.T) {
 	labels := map[string]string{}
-	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard"} {
+	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
 		mails, err := dataset.ReadLabelled(dir)
 		if err != nil {
 			t.Fatal(err)
