@@ -38,17 +38,18 @@ func (c *Classifier) decideModel(subject string, words *[3][]string, res *Result
 		res.Features = c.model.topFeatures(s.hits, j, 8)
 	}
 	next := c.cats[order[1%len(order)]]
-	res.Reasons = append(res.Reasons, fmt.Sprintf("%s has probability %.2f (model and rules), next %s %.2f",
-		top.name, p, next.name, s.final[order[1%len(order)]]))
-
 	res.Threshold = c.thresholdOf(order[0])
+	shown := apart(p, res.Threshold)
+	res.Reasons = append(res.Reasons, fmt.Sprintf("%s has probability %s (model and rules), next %s %.2f",
+		top.name, shown, next.name, s.final[order[1%len(order)]]))
+
 	if top.name == c.review {
 		res.Unsure = true
 		return
 	}
 	if p < res.Threshold {
 		res.Unsure = true
-		res.Reasons = append(res.Reasons, fmt.Sprintf("probability %.2f is below the %.2f needed to route %s automatically", p, res.Threshold, top.name))
+		res.Reasons = append(res.Reasons, fmt.Sprintf("probability %s is below the %.2f needed to route %s automatically", shown, res.Threshold, top.name))
 	}
 	// A sensitive category (clinical) with a real chance must not be routed elsewhere.
 	for _, i := range order[1:] {
@@ -85,4 +86,21 @@ func (c *Classifier) thresholdOf(i int) float64 {
 		t = math.Max(t, c.model.Thresholds[c.cats[i].name])
 	}
 	return t
+}
+
+// apart writes p with two decimals, or, when p is below threshold but would read as it,
+// with as many more as show it below, cut rather than rounded: "0.966 is below the 0.97
+// needed", never "0.97 is below the 0.97".
+func apart(p, threshold float64) string {
+	s := fmt.Sprintf("%.2f", p)
+	if p >= threshold || s != fmt.Sprintf("%.2f", threshold) {
+		return s
+	}
+	for prec := 3; prec < 9; prec++ {
+		scale := math.Pow10(prec)
+		if v := math.Floor(p*scale) / scale; v < threshold {
+			return fmt.Sprintf("%.*f", prec, v)
+		}
+	}
+	return fmt.Sprintf("%.9f", p)
 }
