@@ -5,7 +5,6 @@ package classify
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -130,11 +129,10 @@ func New(cfg *config.Config) (*Classifier, error) {
 }
 
 func resolveModel(cfg *config.Config) string {
-	p := cfg.Classify.Model
-	if p == "" || p == "embedded" || filepath.IsAbs(p) || cfg.Path == "" || cfg.Path == "embedded" {
+	if p := cfg.Classify.Model; p == "embedded" {
 		return p
 	}
-	return filepath.Join(filepath.Dir(cfg.Path), p)
+	return cfg.File(cfg.Classify.Model)
 }
 
 // NewWithModel compiles the categories of cfg and uses m (nil: rules only).

@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -112,6 +113,9 @@ type Team struct {
 	ReviewEscalation string `toml:"review_escalation"`
 	// Language of the templates used when the customer's language has none.
 	Language string `toml:"language"`
+	// TemplatesDir holds PURPOSE.LANG.tmpl files that replace or add to the shipped ones
+	// (another procedure's texts, another language). Relative to this file's folder.
+	TemplatesDir string `toml:"templates_dir"`
 	// Disclaimer is appended to customer-facing text on categories that ask for it.
 	Disclaimer string `toml:"disclaimer"`
 }
@@ -296,4 +300,14 @@ func (c *Config) ReviewCategory() string {
 		}
 	}
 	return "other"
+}
+
+// File returns a path named in this file (a model, a templates folder) as it must be
+// opened: relative ones are relative to the config file's folder, not to where triagem
+// was started.
+func (c *Config) File(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Path == "" || c.Path == "embedded" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
 }

@@ -46,9 +46,13 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile rules: %w", err)
 	}
-	tmpl, err := templates.Load(cfg.Team.Language)
+	tmpl, err := templates.LoadDir(cfg.Team.Language, cfg.File(cfg.Team.TemplatesDir))
 	if err != nil {
 		return nil, err
+	}
+	if missing := tmpl.Missing(cfg.Team.Language); len(missing) > 0 {
+		return nil, fmt.Errorf("team.language is %q, but no template speaks it: add %s to team.templates_dir",
+			cfg.Team.Language, strings.Join(missing, ", "))
 	}
 	router := route.New(cfg, cls)
 	var client *llm.Client

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"text/template"
 )
@@ -27,27 +28,63 @@ type entry struct {
 	hash string
 }
 
+// Purposes are the texts triagem writes: a customer's acknowledgement and answer, and
+// the team's forward, draft, review and refusal notice, and the subjects of the last four
+// (subjects.LANG.tmpl, one {{define}} each). A team's language needs all seven.
+var Purposes = []string{"ack", "answer", "draft", "forward", "review", "notice", "subjects"}
+
 // Load parses every embedded template. fallback is the language used when a template has
 // no version in the language asked for.
-func Load(fallback string) (*Set, error) {
+func Load(fallback string) (*Set, error) { return LoadDir(fallback, "") }
+
+// LoadDir is Load, then every *.tmpl of dir ("" for none) on top: a file there replaces
+// the shipped one of its name, or adds a purpose or a language.
+func LoadDir(fallback, dir string) (*Set, error) {
 	s := &Set{fallback: fallback, byName: map[string]*entry{}}
-	names, err := fs.Glob(files, "*.tmpl")
-	if err != nil {
+	if err := s.add(files, "shipped template"); err != nil {
 		return nil, err
 	}
-	for _, n := range names {
-		src, err := files.ReadFile(n)
-		if err != nil {
+	if dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("team.templates_dir %s is not a folder: create it, or remove the setting to use the shipped texts", dir)
+		}
+		if err := s.add(os.DirFS(dir), "template "+dir+string(os.PathSeparator)); err != nil {
 			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// add parses the *.tmpl files of fsys into s, replacing those of the same name.
+func (s *Set) add(fsys fs.FS, where string) error {
+	names, err := fs.Glob(fsys, "*.tmpl")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		src, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return err
 		}
 		t, err := template.New(n).Option("missingkey=error").Parse(string(src))
 		if err != nil {
-			return nil, fmt.Errorf("template %s: %w", n, err)
+			return fmt.Errorf("%s%s: %w", where, n, err)
 		}
 		sum := sha256.Sum256(src)
 		s.byName[strings.TrimSuffix(n, ".tmpl")] = &entry{tmpl: t, hash: hex.EncodeToString(sum[:8])}
 	}
-	return s, nil
+	return nil
+}
+
+// Missing lists the files of Purposes that lang has no version of.
+func (s *Set) Missing(lang string) []string {
+	var out []string
+	for _, p := range Purposes {
+		if !s.Has(p, lang) {
+			out = append(out, p+"."+lang+".tmpl")
+		}
+	}
+	return out
 }
 
 // Rendered is a text and the hash of the template that made it, for the audit log.
@@ -59,19 +96,40 @@ type Rendered struct {
 
 // Render executes purpose in lang (or the fallback language) with data.
 func (s *Set) Render(purpose, lang string, data any) (Rendered, error) {
-	name := purpose + "." + lang
-	e, ok := s.byName[name]
-	if !ok {
-		name = purpose + "." + s.fallback
-		if e, ok = s.byName[name]; !ok {
-			return Rendered{}, fmt.Errorf("no template %q in %s or %s: add templates/%s.%s.tmpl", purpose, lang, s.fallback, purpose, s.fallback)
-		}
+	name, e, err := s.lookup(purpose, lang)
+	if err != nil {
+		return Rendered{}, err
 	}
 	var b bytes.Buffer
 	if err := e.tmpl.Execute(&b, data); err != nil {
 		return Rendered{}, fmt.Errorf("template %s: %w", name, err)
 	}
 	return Rendered{Text: tidy(b.String()), Template: name, Hash: e.hash}, nil
+}
+
+// Line executes the template named block inside purpose's file in lang (or the fallback
+// language): a subject line, so any line break in it, from data or from the file, becomes
+// a space.
+func (s *Set) Line(purpose, block, lang string, data any) (string, error) {
+	name, e, err := s.lookup(purpose, lang)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := e.tmpl.ExecuteTemplate(&b, block, data); err != nil {
+		return "", fmt.Errorf("template %s, block %q: %w", name, block, err)
+	}
+	return strings.Join(strings.Fields(b.String()), " "), nil
+}
+
+// lookup finds purpose in lang, or else in the fallback language.
+func (s *Set) lookup(purpose, lang string) (string, *entry, error) {
+	for _, l := range []string{lang, s.fallback} {
+		if e, ok := s.byName[purpose+"."+l]; ok {
+			return purpose + "." + l, e, nil
+		}
+	}
+	return "", nil, fmt.Errorf("no template %q in %s or %s: add templates/%s.%s.tmpl", purpose, lang, s.fallback, purpose, s.fallback)
 }
 
 // Has reports whether purpose exists in lang itself.
