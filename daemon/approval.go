@@ -70,6 +70,8 @@ func (a *App) tokensIn(pm *parse.Mail) []string {
 // refusal is a reply not obeyed: why, for the log, and what to tell the agent.
 type refusal struct {
 	reason string
+	// hint names what the notice template tells the agent to do: reply-to-draft,
+	// one-draft-each, draft-expired, how-to-answer, keep-disclaimer, or "" for nothing.
 	hint   string
 	notify bool // tell the sender (only ever a configured agent, and never a robot)
 	draft  *store.Draft
@@ -94,10 +96,10 @@ func (a *App) handleApproval(ctx context.Context, m store.Message, pm *parse.Mai
 	}
 	if len(tokens) == 0 {
 		return refuse(refusal{notify: true, reason: "the reply is not addressed to a draft's reply address",
-			hint: "Responda com \"Responder\" ao e-mail do rascunho, para que a resposta vá para o endereço de aprovação."})
+			hint: "reply-to-draft"})
 	}
 	if len(tokens) > 1 {
-		return refuse(refusal{notify: true, reason: "the reply is addressed to more than one draft", hint: "Responda a cada rascunho em separado."})
+		return refuse(refusal{notify: true, reason: "the reply is addressed to more than one draft", hint: "one-draft-each"})
 	}
 	token := tokens[0]
 	id, _, err := approve.Parse(token)
@@ -125,7 +127,7 @@ func (a *App) handleApproval(ctx context.Context, m store.Message, pm *parse.Mai
 	if err := a.keys.Verify(token, claims, a.Store.Now()); err != nil {
 		r := refusal{notify: true, reason: err.Error(), draft: &dr}
 		if errors.Is(err, approve.ErrExpired) {
-			r.hint = "O rascunho expirou. O caso fica para tratamento manual."
+			r.hint = "draft-expired"
 		}
 		return refuse(r)
 	}
@@ -151,13 +153,13 @@ func (a *App) handleApproval(ctx context.Context, m store.Message, pm *parse.Mai
 	switch reply.Action {
 	case approve.None:
 		return refuse(refusal{notify: true, draft: &dr, reason: "the reply has no instruction on its first line and no new text",
-			hint: "Escreva APROVAR ou REJEITAR na primeira linha, ou a resposta que quer enviar, por cima da citação."})
+			hint: "how-to-answer"})
 	case approve.Edit:
 		final = reply.Text
 	}
 	if reply.Action != approve.Reject && dr.Disclaimer && !strings.Contains(final, a.Cfg.Team.Disclaimer) {
 		return refuse(refusal{notify: true, draft: &dr, reason: "an insurance answer must carry the Médis disclaimer word for word, and this one does not",
-			hint: "Inclua na resposta, tal como está: \"" + a.Cfg.Team.Disclaimer + "\""})
+			hint: "keep-disclaimer"})
 	}
 	return a.resolve(ctx, m, pm, &dr, token, agent, reply.Action, final, string(text))
 }

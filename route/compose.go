@@ -98,7 +98,10 @@ func (c *Composer) forward(d Decision, cs Case) (Outgoing, error) {
 	if err != nil {
 		return Outgoing{}, err
 	}
-	subject := fmt.Sprintf("[%s] %s: %s", cs.Ref, cat.Label, orNoSubject(cs.Mail.Subject))
+	subject, err := c.subject("forward", cs.Ref, cs.Mail.Subject, cat.Label)
+	if err != nil {
+		return Outgoing{}, err
+	}
 	return c.build(KindForward, cs, d.To, d.Cc, subject, body.Text, true)
 }
 
@@ -109,7 +112,10 @@ func (c *Composer) escalation(d Decision, cs Case) (Outgoing, error) {
 	if err != nil {
 		return Outgoing{}, err
 	}
-	subject := fmt.Sprintf("[%s] Revisão: %s", cs.Ref, orNoSubject(cs.Mail.Subject))
+	subject, err := c.subject("review", cs.Ref, cs.Mail.Subject, "")
+	if err != nil {
+		return Outgoing{}, err
+	}
 	return c.build(KindEscalation, cs, []string{c.cfg.Team.ReviewEscalation}, nil, subject, body.Text, true)
 }
 
@@ -147,7 +153,10 @@ func (c *Composer) DraftMail(sp DraftSpec, agent, replyTo string) (Outgoing, err
 	if err != nil {
 		return Outgoing{}, err
 	}
-	subject := fmt.Sprintf("[%s] Rascunho: Re: %s", sp.CaseRef, orNoSubject(sp.Subject))
+	subject, err := c.subject("draft", sp.CaseRef, sp.Subject, label)
+	if err != nil {
+		return Outgoing{}, err
+	}
 	id := derivedID("draft", sp.CaseRef, fmt.Sprintf("%d\x00%s", sp.ID, strings.ToLower(agent)), c.cfg.Daemon.MessageIDDomain)
 	out, err := c.mail(mailSpec{kind: KindDraft, id: id, caseRef: sp.CaseRef, to: []string{agent}, subject: subject, body: body.Text,
 		automatic: true, replyTo: replyTo})
@@ -179,14 +188,18 @@ func (c *Composer) Answer(sp AnswerSpec) (Outgoing, error) {
 func (c *Composer) Notice(caseRef, agent, reason, hint, from, subject, replyID string) (Outgoing, error) {
 	body, err := c.tmpl.Render("notice", c.cfg.Team.Language, map[string]any{
 		"CaseRef": caseRef, "Reason": reason, "Hint": hint, "From": from, "Subject": subject,
-		"Interval": c.cfg.Approval.NoticeInterval.Duration.String(),
+		"Interval": c.cfg.Approval.NoticeInterval.Duration.String(), "Disclaimer": c.cfg.Team.Disclaimer,
 	})
+	if err != nil {
+		return Outgoing{}, err
+	}
+	line, err := c.subject("notice", caseRef, subject, "")
 	if err != nil {
 		return Outgoing{}, err
 	}
 	id := derivedID(KindNotice, caseRef, replyID+"\x00"+agent, c.cfg.Daemon.MessageIDDomain)
 	return c.mail(mailSpec{kind: KindNotice, id: id, caseRef: caseRef, to: []string{agent},
-		subject: fmt.Sprintf("[%s] Resposta não aceite: %s", caseRef, orNoSubject(subject)), body: body.Text, automatic: true})
+		subject: line, body: body.Text, automatic: true})
 }
 
 // DepartmentAnswer wraps a department's text in the answer template for the customer.
@@ -355,11 +368,17 @@ func nameOf(d Decision) string {
 	return ""
 }
 
-func orNoSubject(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "(sem assunto)"
+// subject is the subject line of a mail to the team (kind is a block of the team
+// language's subjects template), about the case ref and a mail whose subject was subject.
+func (c *Composer) subject(kind, ref, subject, label string) (string, error) {
+	lang := c.cfg.Team.Language
+	if strings.TrimSpace(subject) == "" {
+		var err error
+		if subject, err = c.tmpl.Line("subjects", "empty", lang, nil); err != nil {
+			return "", err
+		}
 	}
-	return s
+	return c.tmpl.Line("subjects", kind, lang, map[string]string{"CaseRef": ref, "Subject": subject, "Label": label})
 }
 
 func lower(in []string) []string {
