@@ -111,6 +111,12 @@ func TestRead(t *testing.T) {
 		{"Sim", Approve, ""},
 		{"rejeitar", Reject, ""},
 		{"REJEITAR!", Reject, ""},
+		// The teams of the other procedures (docs/PROCEDURES.md) answer in their language.
+		{"Sí.", Approve, ""},
+		{"RECHAZAR", Reject, ""},
+		{"Одобрить\n\nИрина", Approve, ""},
+		{"ОТКЛОНИТЬ", Reject, ""},
+		{"Да, но исправьте дату приёма.", Edit, "Да, но исправьте дату приёма."},
 		{"", None, ""},
 		{"\n\n", None, ""},
 		{"Caro Sr. Rui,\nA sua fatura segue hoje.\n\n-- \nAna Agente\nApoio", Edit, "Caro Sr. Rui,\nA sua fatura segue hoje."},

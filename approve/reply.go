@@ -18,8 +18,8 @@ const (
 )
 
 var (
-	approveWords = regexp.MustCompile(`^(aprovar|aprovado|aprovo|aprova|ok|okay|sim|approve|approved|yes)$`)
-	rejectWords  = regexp.MustCompile(`^(rejeitar|rejeitado|rejeito|rejeita|reject|rejected)$`)
+	approveWords = regexp.MustCompile(`^(aprovar|aprovado|aprovo|aprova|ok|okay|sim|approve|approved|yes|aprobar|aprobado|apruebo|si|одобрить|одобряю|одобрено|да)$`)
+	rejectWords  = regexp.MustCompile(`^(rejeitar|rejeitado|rejeito|rejeita|reject|rejected|rechazar|rechazado|rechazo|отклонить|отклоняю|отклонено)$`)
 	// Lines mail clients add under what the agent wrote.
 	clientFooter = regexp.MustCompile(`(?i)^(enviado d[oe] |sent from my |get outlook for |obter o outlook para |enviado a partir d)`)
 )

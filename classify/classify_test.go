@@ -72,10 +72,16 @@ func TestLanguage(t *testing.T) {
 		"Hola, quiero una factura de mi consulta por favor, gracias":           "es",
 		"Bom dia, não recebi a receita da consulta":                            "pt-PT",
 		"ok": "pt-PT",
+		"Здравствуйте, результаты анализов до сих пор не пришли на почту":     "ru",
+		"Re: Заказ 4521 — the lab results are still not in my account, please": "en",
 	} {
 		if got := classify.Language(text, "pt-PT"); got != want {
 			t.Errorf("%q: %s, want %s", text, got, want)
 		}
+	}
+	// A team whose own language is Russian keeps its variant.
+	if got := classify.Language("Прошу перенести запись к врачу на пятницу", "ru-RU"); got != "ru-RU" {
+		t.Errorf("a Russian mail to a ru-RU team: %s, want ru-RU", got)
 	}
 }
 

@@ -1,6 +1,11 @@
 package classify
 
-import "github.com/triagem/triagem/textnorm"
+import (
+	"strings"
+	"unicode"
+
+	"github.com/triagem/triagem/textnorm"
+)
 
 // Words frequent in one language and rare in the others. Enough to tell a customer's
 // language in a few lines; anything unclear keeps the team's default.
@@ -18,9 +23,16 @@ func set(ws ...string) map[string]bool {
 	return m
 }
 
-// Language guesses the language of text as "en", "es", or fallback (the team's language,
-// which covers Portuguese). It only answers "en" or "es" on clear evidence.
+// Language guesses the language of text as "en", "es", "ru", or fallback (the team's
+// language, which covers Portuguese). It only answers on clear evidence: for "ru", a text
+// written mostly in Cyrillic letters.
 func Language(text, fallback string) string {
+	if mostlyCyrillic(text) {
+		if strings.HasPrefix(fallback, "ru") {
+			return fallback
+		}
+		return "ru"
+	}
 	counts := map[string]int{}
 	for i, w := range textnorm.Words(text) {
 		if i > 400 {
@@ -42,4 +54,22 @@ func Language(text, fallback string) string {
 		return fallback
 	}
 	return best
+}
+
+// mostlyCyrillic reports whether most of the first 2,000 letters of text are Cyrillic.
+func mostlyCyrillic(text string) bool {
+	cyrillic, letters := 0, 0
+	for _, r := range text {
+		if letters == 2000 {
+			break
+		}
+		if !unicode.IsLetter(r) {
+			continue
+		}
+		letters++
+		if unicode.Is(unicode.Cyrillic, r) {
+			cyrillic++
+		}
+	}
+	return letters > 0 && 2*cyrillic > letters
 }
