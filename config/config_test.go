@@ -85,3 +85,41 @@ func TestRewriteDomainsLeavesNoRealAddress(t *testing.T) {
 		}
 	}
 }
+
+// A display name with a comma must be quoted; the error says so, once, and not again as a
+// bad reply address derived from it.
+func TestAnUnquotedCommaInADisplayNameIsExplained(t *testing.T) {
+	src := `[daemon]
+state_dir = "/tmp/x"
+[[inbox]]
+name = "a"
+host = "imap.example.test"
+port = 993
+tls = "implicit"
+user = "u"
+password_env = "P"
+[smtp]
+host = "smtp.example.test"
+[team]
+from = "Clínica, apoio <apoio@example.test>"
+agents = ["agent@example.test"]
+[[category]]
+name = "other"
+review = true
+`
+	_, err := config.Parse("test.toml", []byte(src))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, `test.toml:13:`) || !strings.Contains(msg, "double quotes") {
+		t.Errorf("no hint about quoting on line 13:\n%s", msg)
+	}
+	if strings.Contains(msg, "reply_address") {
+		t.Errorf("the bad from was reported again as a reply address:\n%s", msg)
+	}
+	quoted := strings.Replace(src, `from = "Clínica, apoio <apoio@example.test>"`, `from = "\"Clínica, apoio\" <apoio@example.test>"`, 1)
+	if _, err := config.Parse("test.toml", []byte(quoted)); err != nil {
+		t.Errorf("the quoted form was refused: %v", err)
+	}
+}

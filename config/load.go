@@ -113,6 +113,11 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	}
 	addr := func(key, v string) {
 		if _, err := ParseAddress(v); err != nil {
+			if name, _, ok := strings.Cut(v, "<"); ok && strings.ContainsAny(name, ",;:") && !strings.Contains(name, "\"") {
+				bad(key, "%q is not a mail address: a display name with %q in it must be in double quotes, like \"\\\"%s\\\" <...>\"",
+					v, name[strings.IndexAny(name, ",;:")], strings.TrimSpace(name))
+				return
+			}
 			bad(key, "%q is not a mail address: %v", v, err)
 		}
 	}
@@ -182,7 +187,10 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 		addr("team.review_escalation", c.Team.ReviewEscalation)
 	}
 
-	if p := c.ReplyPattern(); strings.Count(p, "{token}") != 1 || !strings.Contains(p, "@") || strings.Index(p, "{token}") > strings.Index(p, "@") {
+	// An empty reply_address is made from team.from: when that is unreadable, it was said above.
+	_, fromErr := ParseAddress(c.Team.From)
+	derived := c.Approval.ReplyAddress == "" && fromErr != nil
+	if p := c.ReplyPattern(); !derived && (strings.Count(p, "{token}") != 1 || !strings.Contains(p, "@") || strings.Index(p, "{token}") > strings.Index(p, "@")) {
 		bad("approval.reply_address", "approval.reply_address %q must be an address with {token} in its local part, like suporte+{token}@example.pt", c.Approval.ReplyAddress)
 	}
 	if c.Web.Listen != "" {
