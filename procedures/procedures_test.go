@@ -1,0 +1,217 @@
+package procedures_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset"
+
+	"github.com/triagem/triagem/classify"
+	"github.com/triagem/triagem/config"
+	"github.com/triagem/triagem/daemon"
+	"github.com/triagem/triagem/dataset"
+	"github.com/triagem/triagem/mailtest"
+	"github.com/triagem/triagem/quality"
+)
+
+// What each procedure's texts must show, in its own language: a word of its draft
+// subject, and of the proposed answer the agents read.
+var language = map[string]struct{ draftSubject, answer string }{
+	"relacionamento-br": {"Rascunho", "Atendimento Telemedicina"},
+	"klinika-ru":        {"Черновик", "Контакт-центр Клиники"},
+}
+
+func procedures(t *testing.T) []string {
+	t.Helper()
+	cfgs, err := filepath.Glob("*/config.toml")
+	if err != nil || len(cfgs) < 2 {
+		t.Fatalf("procedures: %v, %v", cfgs, err)
+	}
+	var dirs []string
+	for _, c := range cfgs {
+		dir := filepath.Dir(c)
+		if _, ok := language[dir]; !ok {
+			t.Errorf("%s has no entry in this test's language table", dir)
+		}
+		dirs = append(dirs, dir)
+	}
+	return dirs
+}
+
+func load(t *testing.T, dir string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// The committed model is what its training mail gives: nobody edited it by hand or
+// forgot to retrain after changing the examples.
+func TestEachProcedureModelIsItsTrainingMail(t *testing.T) {
+	for _, dir := range procedures(t) {
+		t.Run(dir, func(t *testing.T) {
+			cfg := load(t, dir)
+			mails, err := dataset.ReadTraining(filepath.Join(dir, "train"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex, err := dataset.Examples(mails, daemon.ParseLimits(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := classify.Train(cfg, ex, classify.TrainOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := m.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			committed, err := os.ReadFile(filepath.Join(dir, "model.json"))
+			if err != nil || !bytes.Equal(b, committed) {
+				t.Fatalf("%s/model.json is stale (%v): run triagem train --config %[1]s/config.toml --examples %[1]s/train --out %[1]s/model.json", dir, err)
+			}
+		})
+	}
+}
+
+// Each procedure decides its own held-out mail (eval/, written apart from train/) at the
+// shipped procedure's targets for hard mail, and routes only to its own addresses.
+func TestEachProcedureDecidesItsHeldOutMail(t *testing.T) {
+	for _, dir := range procedures(t) {
+		t.Run(dir, func(t *testing.T) {
+			cfg := load(t, dir)
+			ev, err := daemon.NewEvaluator(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mails, err := dataset.ReadLabelled(filepath.Join(dir, "eval"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var outs []quality.Outcome
+			allowed := cfg.Recipients()
+			for _, m := range mails {
+				d, _ := ev.Evaluate(context.Background(), m.Raw)
+				outs = append(outs, quality.Outcome{Mail: m, Decision: d})
+				for _, to := range append(append([]string{}, d.To...), d.Cc...) {
+					if !allowed[to] {
+						t.Errorf("%s: routed to %s, which the config does not name", m.Name, to)
+					}
+				}
+			}
+			r := quality.Measure(cfg, outs)
+			var b strings.Builder
+			r.Write(&b, true)
+			if r.Accuracy() < 90 || r.Precision() < 99 || len(r.Leaks) > 0 || r.Routed == 0 {
+				t.Errorf("accuracy %.1f %%, precision %.1f %%, %d routed, %d leaks\n%s", r.Accuracy(), r.Precision(), r.Routed, len(r.Leaks), b.String())
+			}
+		})
+	}
+}
+
+// The whole daemon, on in-process servers, with the procedure's config: its forwards go
+// to its departments, and its agents get drafts written in its language.
+func TestEachProcedureRunsEndToEnd(t *testing.T) {
+	for _, dir := range procedures(t) {
+		t.Run(dir, func(t *testing.T) {
+			cfg := load(t, dir)
+			user := cfg.Inboxes[0].User
+			im, sm := mailtest.StartServers(t, nil, user, "secret")
+			mails, err := dataset.ReadLabelled(filepath.Join(dir, "eval"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range mails {
+				if err := im.Append(user, "INBOX", m.Raw); err != nil {
+					t.Fatal(err)
+				}
+			}
+			state := t.TempDir()
+			pw := filepath.Join(state, "imap.pass")
+			if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			host, port := split(t, im.Addr)
+			cfg.Inboxes[0].Host, cfg.Inboxes[0].Port, cfg.Inboxes[0].TLS = host, port, "plain"
+			cfg.Inboxes[0].Credentials = config.Credentials{PasswordFile: pw}
+			cfg.SMTP.Host, cfg.SMTP.Port = split(t, sm.Addr)
+			cfg.SMTP.TLS, cfg.SMTP.User, cfg.SMTP.Credentials = "plain", "", config.Credentials{}
+			cfg.Daemon.StateDir = state
+			cfg.Web.Listen = ""
+
+			app, err := daemon.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Close()
+			sum, err := app.RunOnce(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Decided != len(mails) || sum.Moved != len(mails) || sum.Failed != 0 {
+				t.Fatalf("summary %+v for %d mails", sum, len(mails))
+			}
+
+			departments := map[string]bool{}
+			for _, c := range cfg.Categories {
+				for _, a := range append(append([]string{}, c.To...), c.Cc...) {
+					departments[strings.ToLower(a)] = true
+				}
+			}
+			agents := config.AddressSet(cfg.Team.Agents...)
+			want := language[dir]
+			forwards, drafts := 0, 0
+			for _, d := range sm.Deliveries() {
+				e, err := message.Read(bytes.NewReader(d.Data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				subject, _ := e.Header.Text("Subject")
+				body, err := io.ReadAll(e.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range d.Rcpts {
+					switch r = strings.ToLower(r); {
+					case departments[r]:
+						forwards++
+					case agents[r]:
+						drafts++
+						if !strings.Contains(subject, want.draftSubject) {
+							t.Errorf("draft subject %q is not in the team's language (no %q)", subject, want.draftSubject)
+						}
+						if !strings.Contains(string(body), want.answer) {
+							t.Errorf("draft %q proposes no answer in the team's language (no %q)", subject, want.answer)
+						}
+					default:
+						t.Errorf("a message went to %s, neither a department nor an agent", r)
+					}
+				}
+			}
+			if forwards == 0 || drafts == 0 {
+				t.Errorf("%d forwards, %d drafts", forwards, drafts)
+			}
+		})
+	}
+}
+
+func split(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	i := strings.LastIndexByte(addr, ':')
+	port, err := strconv.Atoi(addr[i+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr[:i], port
+}
