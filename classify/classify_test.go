@@ -72,7 +72,7 @@ func TestLanguage(t *testing.T) {
 		"Hola, quiero una factura de mi consulta por favor, gracias":           "es",
 		"Bom dia, não recebi a receita da consulta":                            "pt-PT",
 		"ok": "pt-PT",
-		"Здравствуйте, результаты анализов до сих пор не пришли на почту":     "ru",
+		"Здравствуйте, результаты анализов до сих пор не пришли на почту":      "ru",
 		"Re: Заказ 4521 — the lab results are still not in my account, please": "en",
 	} {
 		if got := classify.Language(text, "pt-PT"); got != want {
