@@ -14,6 +14,7 @@ import (
 	"github.com/triagem/triagem/parse"
 	"github.com/triagem/triagem/screen"
 	"github.com/triagem/triagem/templates"
+	"github.com/triagem/triagem/textnorm"
 )
 
 // Kinds of outgoing message.
@@ -222,13 +223,12 @@ func (c *Composer) CustomerReply(d Decision, cs Case) (templates.Rendered, error
 	if cs.Mail != nil {
 		text = cs.Mail.Subject + "\n" + cs.Mail.NewText
 	}
-	f := strings.ToLower(text)
+	// .Text is the customer's words, folded, for the template's own hints
+	// ({{if mentions .Text "botao" "zoom"}}): what a procedure suggests is in its texts.
 	return c.tmpl.Render("ack", d.Language, map[string]any{
 		"Name": nameOf(d), "Category": d.Category, "CaseRef": cs.Ref,
 		"MissingName": d.Name == nil, "MissingNIF": d.ValidNIF() == "", "InvalidNIF": d.NIF != nil && !d.NIF.Valid,
-		"Disclaimer":    disclaimer,
-		"BookingButton": strings.Contains(f, "bot") && (strings.Contains(f, "marca") || strings.Contains(f, "agend") || strings.Contains(f, "book")),
-		"DoubleCharge":  strings.Contains(f, "duas vezes") || strings.Contains(f, "duplica") || strings.Contains(f, "twice") || strings.Contains(f, "cativ"),
+		"Disclaimer": disclaimer, "Text": textnorm.Fold(text),
 	})
 }
 

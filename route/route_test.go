@@ -215,3 +215,29 @@ func TestLoopGuardHeaders(t *testing.T) {
 		t.Errorf("answer headers: marker %q, Auto-Submitted %q", header(answer.Raw, "X-Triagem"), header(answer.Raw, "Auto-Submitted"))
 	}
 }
+
+// Procedure 001's hints come from the ack template, on the customer's words: the zoom tip
+// when the booking button is missing, the "cativo" check on a double charge.
+func TestReplyHintsFollowTheCustomersWords(t *testing.T) {
+	cfg, _ := config.Parse("embedded", triagem.DefaultConfig)
+	tmpl, _ := templates.Load("pt-PT")
+	comp := route.NewComposer(cfg, tmpl)
+	for _, tc := range []struct {
+		category, text, want string
+		present              bool
+	}{
+		{"tech", "Não me aparece o BOTÃO para marcar a consulta.", "ajuste o zoom", true},
+		{"tech", "A app fecha sozinha quando abro a consulta.", "ajuste o zoom", false},
+		{"refund", "Fui cobrada duas vezes pela consulta.", "ficou apenas cativo", true},
+		{"refund", "A consulta foi cancelada e cobrada.", "ficou apenas cativo", false},
+	} {
+		cs := route.Case{Ref: "TRG-TEST", Mail: &parse.Mail{Subject: "pedido", NewText: tc.text}}
+		r, err := comp.CustomerReply(route.Decision{Category: tc.category, Language: "pt-PT"}, cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(r.Text, tc.want) != tc.present {
+			t.Errorf("%q: %q present should be %v:\n%s", tc.text, tc.want, tc.present, r.Text)
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"text/template"
+
+	"github.com/triagem/triagem/textnorm"
 )
 
 //go:embed *.tmpl
@@ -26,6 +28,20 @@ type Set struct {
 type entry struct {
 	tmpl *template.Template
 	hash string
+}
+
+// funcs are what templates may call besides text/template's own.
+var funcs = template.FuncMap{
+	// mentions reports whether folded text (an ack's .Text) holds any of words, folded
+	// the same way: accents and case do not matter.
+	"mentions": func(text string, words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(text, textnorm.Fold(w)) {
+				return true
+			}
+		}
+		return false
+	},
 }
 
 // Purposes are the texts triagem writes: a customer's acknowledgement and answer, and
@@ -66,7 +82,7 @@ func (s *Set) add(fsys fs.FS, where string) error {
 		if err != nil {
 			return err
 		}
-		t, err := template.New(n).Option("missingkey=error").Parse(string(src))
+		t, err := template.New(n).Option("missingkey=error").Funcs(funcs).Parse(string(src))
 		if err != nil {
 			return fmt.Errorf("%s%s: %w", where, n, err)
 		}
