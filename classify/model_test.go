@@ -29,15 +29,7 @@ func TestEmbeddedModelIsReproducible(t *testing.T) {
 		t.Skip("retraining takes a few seconds; run without -short")
 	}
 	cfg := shippedConfig(t)
-	mails, err := dataset.ReadTraining("../dataset/train")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := dataset.Examples(mails, daemon.ParseLimits(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := classify.Train(cfg, ex, classify.TrainOptions{})
+	m, err := dataset.Train(cfg, "../dataset/train", daemon.ParseLimits(cfg), classify.TrainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/triagem/triagem/classify"
+	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/parse"
 )
 
@@ -161,4 +162,18 @@ func Examples(mails []Mail, lim parse.Limits) ([]classify.Example, error) {
 		out = append(out, classify.Example{Name: m.Name, Input: classify.InputOf(pm), Category: m.Category})
 	}
 	return out, nil
+}
+
+// Train fits a model for cfg's categories to the training files of dir (ReadTraining),
+// each mail read with lim as the daemon reads it: what `triagem train` writes.
+func Train(cfg *config.Config, dir string, lim parse.Limits, opt classify.TrainOptions) (*classify.Model, error) {
+	mails, err := ReadTraining(dir)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := Examples(mails, lim)
+	if err != nil {
+		return nil, err
+	}
+	return classify.Train(cfg, ex, opt)
 }

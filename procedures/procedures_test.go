@@ -61,15 +61,7 @@ func TestEachProcedureModelIsItsTrainingMail(t *testing.T) {
 	for _, dir := range procedures(t) {
 		t.Run(dir, func(t *testing.T) {
 			cfg := load(t, dir)
-			mails, err := dataset.ReadTraining(filepath.Join(dir, "train"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ex, err := dataset.Examples(mails, daemon.ParseLimits(cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := classify.Train(cfg, ex, classify.TrainOptions{})
+			m, err := dataset.Train(cfg, filepath.Join(dir, "train"), daemon.ParseLimits(cfg), classify.TrainOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

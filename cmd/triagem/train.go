@@ -50,13 +50,5 @@ func cmdTrain(args []string, stdout io.Writer) error {
 }
 
 func trainModel(cfg *config.Config, dir string, opt classify.TrainOptions) (*classify.Model, error) {
-	mails, err := dataset.ReadTraining(dir)
-	if err != nil {
-		return nil, err
-	}
-	ex, err := dataset.Examples(mails, daemon.ParseLimits(cfg))
-	if err != nil {
-		return nil, err
-	}
-	return classify.Train(cfg, ex, opt)
+	return dataset.Train(cfg, dir, daemon.ParseLimits(cfg), opt)
 }
