@@ -15,6 +15,7 @@ import (
 	"github.com/triagem/triagem/classify"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/textnorm"
 )
 
 // Mail is one labelled message.
@@ -176,4 +177,44 @@ func Train(cfg *config.Config, dir string, lim parse.Limits, opt classify.TrainO
 		return nil, err
 	}
 	return classify.Train(cfg, ex, opt)
+}
+
+// A Copy is an evaluation mail too close to a training mail for its figures to mean
+// judgement: it shares more than a third of its six-word runs with Of.
+type Copy struct {
+	Name, Of       string
+	Shared, OfRuns int
+}
+
+// Copies lists the mails of eval that nearly repeat a mail of train.
+func Copies(train, eval []classify.Example) []Copy {
+	seen := map[string]string{}
+	for _, e := range train {
+		for _, s := range sixWordRuns(e.Input.NewText) {
+			seen[s] = e.Name
+		}
+	}
+	var out []Copy
+	for _, e := range eval {
+		runs := sixWordRuns(e.Input.NewText)
+		shared, of := 0, ""
+		for _, s := range runs {
+			if n, ok := seen[s]; ok {
+				shared, of = shared+1, n
+			}
+		}
+		if len(runs) > 0 && shared*3 > len(runs) {
+			out = append(out, Copy{Name: e.Name, Of: of, Shared: shared, OfRuns: len(runs)})
+		}
+	}
+	return out
+}
+
+func sixWordRuns(text string) []string {
+	w := textnorm.Words(text)
+	var out []string
+	for i := 0; i+6 <= len(w); i++ {
+		out = append(out, strings.Join(w[i:i+6], " "))
+	}
+	return out
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/triagem/triagem/classify"
 )
 
 func TestReadTraining(t *testing.T) {
@@ -60,5 +62,20 @@ func TestShippedSetsRead(t *testing.T) {
 	}
 	if mails, err := ReadTraining("train"); err != nil || len(mails) < 300 {
 		t.Errorf("train: %d mails, %v", len(mails), err)
+	}
+}
+
+func TestCopiesFindsANearRepeat(t *testing.T) {
+	ex := func(name, text string) classify.Example {
+		return classify.Example{Name: name, Input: classify.Input{NewText: text}}
+	}
+	train := []classify.Example{ex("refund#001", "Bom dia, fui cobrado duas vezes pela consulta de dia 5 e peço a devolução de um dos pagamentos.")}
+	eval := []classify.Example{
+		ex("copy", "Olá. Fui cobrado duas vezes pela consulta de dia 5 e peço a devolução de um dos pagamentos. Obrigado"),
+		ex("own", "Cobraram-me a consulta em duplicado no MB Way; podem devolver o segundo pagamento?"),
+	}
+	got := Copies(train, eval)
+	if len(got) != 1 || got[0].Name != "copy" || got[0].Of != "refund#001" {
+		t.Errorf("Copies = %+v, want only the copy, of refund#001", got)
 	}
 }

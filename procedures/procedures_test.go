@@ -91,6 +91,21 @@ func TestEachProcedureDecidesItsHeldOutMail(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			train, err := dataset.ReadTraining(filepath.Join(dir, "train"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			trainEx, err := dataset.Examples(train, daemon.ParseLimits(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evalEx, err := dataset.Examples(mails, daemon.ParseLimits(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range dataset.Copies(trainEx, evalEx) {
+				t.Errorf("eval/%s shares %d of %d six-word runs with training mail %s", c.Name, c.Shared, c.OfRuns, c.Of)
+			}
 			var outs []quality.Outcome
 			allowed := cfg.Recipients()
 			for _, m := range mails {
