@@ -41,26 +41,37 @@ func Config(stateDir, imapAddr, smtpAddr string) (*config.Config, error) {
 		return nil, err
 	}
 	cfg.RewriteDomains("example.test")
+	cfg.Inboxes = []config.Inbox{{Name: "suporte", User: inboxUser, Folder: "INBOX"}}
+	if err := UseLocalServers(cfg, stateDir, imapAddr, smtpAddr, password); err != nil {
+		return nil, err
+	}
+	cfg.Daemon.MessageIDDomain = "triagem.example.test"
+	cfg.Team.OwnAddresses = append(cfg.Team.OwnAddresses, "suporte@medicoonline.example.test")
+	return cfg, nil
+}
+
+// UseLocalServers points cfg's first inbox (its user and folder kept) and its SMTP at
+// servers on this machine without TLS, with password in a file under stateDir, which also
+// becomes the state directory.
+func UseLocalServers(cfg *config.Config, stateDir, imapAddr, smtpAddr, password string) error {
 	host, port, err := splitAddr(imapAddr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pwFile := filepath.Join(stateDir, "imap.pass")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
-		return nil, err
+		return err
 	}
-	cfg.Inboxes = []config.Inbox{{Name: "suporte", Host: host, Port: port, TLS: "plain", User: inboxUser, Folder: "INBOX",
-		Credentials: config.Credentials{PasswordFile: pwFile}}}
+	in := &cfg.Inboxes[0]
+	in.Host, in.Port, in.TLS, in.Credentials = host, port, "plain", config.Credentials{PasswordFile: pwFile}
 	shost, sport, err := splitAddr(smtpAddr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.User = shost, sport, "plain", ""
 	cfg.SMTP.Credentials = config.Credentials{}
 	cfg.Daemon.StateDir = stateDir
-	cfg.Daemon.MessageIDDomain = "triagem.example.test"
-	cfg.Team.OwnAddresses = append(cfg.Team.OwnAddresses, "suporte@medicoonline.example.test")
-	return cfg, nil
+	return nil
 }
 
 func splitAddr(addr string) (string, int, error) {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/dataset"
+	"github.com/triagem/triagem/demo"
 	"github.com/triagem/triagem/mailtest"
 	"github.com/triagem/triagem/quality"
 )
@@ -144,17 +144,9 @@ func TestEachProcedureRunsEndToEnd(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			state := t.TempDir()
-			pw := filepath.Join(state, "imap.pass")
-			if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+			if err := demo.UseLocalServers(cfg, t.TempDir(), im.Addr, sm.Addr, "secret"); err != nil {
 				t.Fatal(err)
 			}
-			host, port := split(t, im.Addr)
-			cfg.Inboxes[0].Host, cfg.Inboxes[0].Port, cfg.Inboxes[0].TLS = host, port, "plain"
-			cfg.Inboxes[0].Credentials = config.Credentials{PasswordFile: pw}
-			cfg.SMTP.Host, cfg.SMTP.Port = split(t, sm.Addr)
-			cfg.SMTP.TLS, cfg.SMTP.User, cfg.SMTP.Credentials = "plain", "", config.Credentials{}
-			cfg.Daemon.StateDir = state
 			cfg.Web.Listen = ""
 
 			app, err := daemon.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -211,14 +203,4 @@ func TestEachProcedureRunsEndToEnd(t *testing.T) {
 			}
 		})
 	}
-}
-
-func split(t *testing.T, addr string) (string, int) {
-	t.Helper()
-	i := strings.LastIndexByte(addr, ':')
-	port, err := strconv.Atoi(addr[i+1:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr[:i], port
 }
