@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/triagem/triagem/textnorm"
 )
 
 // Name is the customer's full name and where it was found.
@@ -101,9 +103,31 @@ func FindName(newText, signature, displayName string) *Name {
 		}
 	}
 	if n := cleanName(displayName); n != "" {
-		return &Name{Value: n, Source: "display-name"}
+		return &Name{Value: spelledAsIn(text, n), Source: "display-name"}
 	}
 	return nil
+}
+
+// spelledAsIn returns name as the text spells it, when the text has the same words with
+// more accents: a mail client's display name often drops them ("Patricia Moura"), while
+// the customer, typing her name for us, writes "Patrícia Moura".
+func spelledAsIn(text, name string) string {
+	want := strings.Fields(textnorm.Fold(name))
+	words := strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' && r != '’' && r != '-' })
+	for i := 0; i+len(want) <= len(words); i++ {
+		same := true
+		for j := 0; j < len(want) && same; j++ {
+			same = textnorm.Fold(words[i+j]) == want[j]
+		}
+		if !same {
+			continue
+		}
+		found := strings.Join(words[i:i+len(want)], " ")
+		if cleanName(found) == found && accents(found) > accents(name) {
+			return found
+		}
+	}
+	return name
 }
 
 // lineName is the name on a sign-off line: the whole line, or one of its comma-separated
@@ -227,4 +251,15 @@ func isUpperWord(w string) bool {
 		}
 	}
 	return true
+}
+
+// accents counts the letters of s that are not plain ASCII.
+func accents(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x80 && unicode.IsLetter(r) {
+			n++
+		}
+	}
+	return n
 }
