@@ -82,7 +82,9 @@ func (c *Classifier) match(words []string, m *sectionMatch) {
 
 // ruleScores adds every rule that fires to res. Each rule counts once, in the section where
 // it weighs most: new text 1, subject SubjectWeight, quoted history QuotedWeight. A rule
-// does not fire in a section that also holds one of its 'unless' phrases.
+// does not fire in a section that also holds one of its 'unless' phrases. The subject and
+// the new text are one message, the customer's, so an 'unless' in either blocks both; the
+// quoted history is someone else's words, and blocks only itself.
 func (c *Classifier) ruleScores(subject string, words *[3][]string, res *Result) {
 	names := [3]string{"subject", "new", "quoted"}
 	weights := [3]float64{c.subjectWeightOf(subject), 1, c.quotedWeight}
@@ -95,7 +97,7 @@ func (c *Classifier) ruleScores(subject string, words *[3][]string, res *Result)
 	for id, ref := range c.rules {
 		var best *Hit
 		for s := range m {
-			if len(m[s].any) == 0 || m[s].any[id] < 0 || m[s].blocked[id] {
+			if len(m[s].any) == 0 || m[s].any[id] < 0 || m[s].blocked[id] || (s < 2 && blockedIn(&m[1-s], id)) {
 				continue
 			}
 			score := ref.rule.weight * weights[s]
@@ -109,4 +111,9 @@ func (c *Classifier) ruleScores(subject string, words *[3][]string, res *Result)
 		}
 	}
 	sort.SliceStable(res.Hits, func(i, j int) bool { return res.Hits[i].Score > res.Hits[j].Score })
+}
+
+// blockedIn reports whether section m found one of rule id's 'unless' phrases.
+func blockedIn(m *sectionMatch, id int) bool {
+	return len(m.blocked) > id && m.blocked[id]
 }
