@@ -95,3 +95,26 @@ func BenchmarkClassify(b *testing.B) {
 		c.Classify(in)
 	}
 }
+
+// An 'unless' phrase in the new text blocks its rule in the subject as well: the subject
+// and the new text are the customer's one message. The quoted history blocks only itself.
+func TestUnlessSpansSubjectAndNewTextButNotTheQuote(t *testing.T) {
+	c := shipped(t)
+	fired := func(in classify.Input) bool {
+		for _, h := range c.Classify(in).Hits {
+			if h.Rule == "copy-again" {
+				return true
+			}
+		}
+		return false
+	}
+	if fired(classify.Input{Subject: "2ª via", NewText: "Solicito a segunda via da factura de outubro."}) {
+		t.Error("copy-again fired in the subject although the new text speaks of an invoice")
+	}
+	if fired(classify.Input{Subject: "Atestado", NewText: "Podem reenviar? A fatura já tenho, falta o atestado."}) {
+		t.Error("copy-again fired in the new text although it speaks of an invoice")
+	}
+	if !fired(classify.Input{Subject: "2ª via", NewText: "Preciso do atestado outra vez.", Quoted: "Segue a fatura pedida."}) {
+		t.Error("an invoice in the quoted history blocked copy-again in the subject")
+	}
+}
