@@ -118,6 +118,20 @@ type Team struct {
 	TemplatesDir string `toml:"templates_dir"`
 	// Disclaimer is appended to customer-facing text on categories that ask for it.
 	Disclaimer string `toml:"disclaimer"`
+	// Identify is what the procedure asks of every customer: "name", "nif" (a Portuguese
+	// NIF, with its check digit), or both. A case is identified when the mail has all of
+	// them; the first answer asks for what is missing. Without "nif", no NIF is looked for.
+	Identify []string `toml:"identify"`
+}
+
+// Asks reports whether the procedure asks customers for what ("name" or "nif").
+func (t Team) Asks(what string) bool {
+	for _, w := range t.Identify {
+		if w == what {
+			return true
+		}
+	}
+	return false
 }
 
 // Approval configures approval by reply: agents answer a draft from their mail client.

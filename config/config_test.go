@@ -123,3 +123,15 @@ review = true
 		t.Errorf("the quoted form was refused: %v", err)
 	}
 }
+
+func TestIdentifyKnowsNameAndNIF(t *testing.T) {
+	src := strings.Replace(string(triagem.DefaultConfig), `identify = ["name", "nif"]`, `identify = ["name", "cpf"]`, 1)
+	_, err := config.Parse("test.toml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), `team.identify has "cpf"`) {
+		t.Errorf("an unknown identifier: %v", err)
+	}
+	cfg, err := config.Parse("embedded", triagem.DefaultConfig)
+	if err != nil || !cfg.Team.Asks("name") || !cfg.Team.Asks("nif") {
+		t.Errorf("procedure 001 asks NOME and NIF: %v, %+v", err, cfg.Team.Identify)
+	}
+}

@@ -27,7 +27,7 @@ func Default() Config {
 		},
 		Folders: Folders{Processed: "Triagem/Processados", Review: "Triagem/Revisao", Quarantine: "Triagem/Quarentena"},
 		SMTP:    SMTP{Port: 587, TLS: "starttls", Timeout: Duration{30 * time.Second}, MaxAttempts: 12, Connections: 4, RetryBase: Duration{30 * time.Second}, RetryMax: Duration{30 * time.Minute}},
-		Team:    Team{Language: "pt-PT"},
+		Team:    Team{Language: "pt-PT", Identify: []string{"name", "nif"}},
 		Limits: Limits{
 			MaxMessageBytes: 32 << 20,
 			MaxHeaderBytes:  256 << 10,
@@ -185,6 +185,11 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	}
 	if c.Team.ReviewEscalation != "" {
 		addr("team.review_escalation", c.Team.ReviewEscalation)
+	}
+	for _, w := range c.Team.Identify {
+		if w != "name" && w != "nif" {
+			bad("team.identify", "team.identify has %q: it knows \"name\" and \"nif\"", w)
+		}
 	}
 
 	// An empty reply_address is made from team.from: when that is unreadable, it was said above.

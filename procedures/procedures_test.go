@@ -111,6 +111,13 @@ func TestEachProcedureDecidesItsHeldOutMail(t *testing.T) {
 			for _, m := range mails {
 				d, _ := ev.Evaluate(context.Background(), m.Raw)
 				outs = append(outs, quality.Outcome{Mail: m, Decision: d})
+				// What the procedure does not ask for is not looked for, nor needed.
+				if !cfg.Team.Asks("nif") && d.NIF != nil {
+					t.Errorf("%s: a NIF %q was taken, but this procedure asks for none", m.Name, d.NIF.Value)
+				}
+				if d.Identified != (d.Name != nil || !cfg.Team.Asks("name")) && !cfg.Team.Asks("nif") {
+					t.Errorf("%s: identified %v with name %v", m.Name, d.Identified, d.Name)
+				}
 				for _, to := range append(append([]string{}, d.To...), d.Cc...) {
 					if !allowed[to] {
 						t.Errorf("%s: routed to %s, which the config does not name", m.Name, to)

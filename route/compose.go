@@ -227,7 +227,7 @@ func (c *Composer) CustomerReply(d Decision, cs Case) (templates.Rendered, error
 	// ({{if mentions .Text "botao" "zoom"}}): what a procedure suggests is in its texts.
 	return c.tmpl.Render("ack", d.Language, map[string]any{
 		"Name": nameOf(d), "Category": d.Category, "CaseRef": cs.Ref,
-		"MissingName": d.Name == nil, "MissingNIF": d.ValidNIF() == "", "InvalidNIF": d.NIF != nil && !d.NIF.Valid,
+		"MissingName": d.Name == nil && c.cfg.Team.Asks("name"), "MissingNIF": d.ValidNIF() == "" && c.cfg.Team.Asks("nif"), "InvalidNIF": d.NIF != nil && !d.NIF.Valid,
 		"Disclaimer": disclaimer, "Text": textnorm.Fold(text),
 	})
 }
@@ -393,10 +393,11 @@ func lower(in []string) []string {
 	return out
 }
 
-// DraftKind is the kind of draft a decision's reply is: "identify" when it asks for NOME or
-// NIF, "ack" otherwise.
+// DraftKind is the kind of draft a decision's reply is: "identify" when it asks for what
+// the procedure needs to know of the customer (team.identify: NOME and NIF in 001), "ack"
+// otherwise.
 func DraftKind(d Decision) string {
-	if d.Name == nil || d.ValidNIF() == "" {
+	if !d.Identified {
 		return "identify"
 	}
 	return "ack"

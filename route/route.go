@@ -110,9 +110,11 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	if len(m.From) > 0 {
 		display = m.From[0].Name
 	}
-	d.NIF = identify.FindNIF(m.Subject, m.NewText, m.Signature, m.Quoted)
+	if r.cfg.Team.Asks("nif") {
+		d.NIF = identify.FindNIF(m.Subject, m.NewText, m.Signature, m.Quoted)
+	}
 	d.Name = identify.FindName(m.NewText, m.Signature, display)
-	d.Identified = d.Name != nil && d.ValidNIF() != ""
+	d.Identified = (d.Name != nil || !r.cfg.Team.Asks("name")) && (d.ValidNIF() != "" || !r.cfg.Team.Asks("nif"))
 
 	cat := r.cfg.Category(res.Category)
 	if res.Unsure || cat == nil || cat.Review {

@@ -241,3 +241,40 @@ func TestReplyHintsFollowTheCustomersWords(t *testing.T) {
 		}
 	}
 }
+
+// team.identify says what the procedure asks of a customer: 001 asks NOME and NIF; a
+// procedure that asks only a name neither looks for a NIF nor asks for one.
+func TestIdentifyFollowsWhatTheProcedureAsks(t *testing.T) {
+	tmpl, _ := templates.Load("pt-PT")
+	raw := []byte("From: Ana Lopes <ana@x.pt>\r\nTo: s@x.pt\r\nSubject: App\r\nMessage-ID: <id-1@x.pt>\r\n\r\nNao consigo entrar na app, da erro. O meu NIF: 190328477.\r\n\r\nCumprimentos,\r\nAna Lopes\r\n")
+	m, err := parse.Parse(raw, parse.Limits{MaxHeaderBytes: 1 << 16, MaxParts: 10, MaxDepth: 5, MaxTextBytes: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		identify     string
+		identified   bool
+		nif, asksNIF bool
+	}{
+		{`["name", "nif"]`, false, true, true},
+		{`["name"]`, true, false, false},
+	} {
+		src := strings.Replace(string(triagem.DefaultConfig), `identify = ["name", "nif"]`, "identify = "+tc.identify, 1)
+		cfg, err := config.Parse("test", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cls, _ := classify.New(cfg)
+		d := route.New(cfg, cls).Decide(context.Background(), m, screen.Verdict{})
+		if d.Identified != tc.identified || (d.NIF != nil) != tc.nif {
+			t.Errorf("identify %s: identified %v, NIF %+v", tc.identify, d.Identified, d.NIF)
+		}
+		r, err := route.NewComposer(cfg, tmpl).CustomerReply(d, route.Case{Ref: "TRG-TEST", Mail: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(r.Text, "NIF") != tc.asksNIF {
+			t.Errorf("identify %s: the answer asks for the NIF: %v, want %v:\n%s", tc.identify, !tc.asksNIF, tc.asksNIF, r.Text)
+		}
+	}
+}
