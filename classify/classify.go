@@ -11,6 +11,7 @@ import (
 
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/textnorm"
 )
 
@@ -48,9 +49,9 @@ type Result struct {
 	Probabilities map[string]float64 `json:"probabilities,omitempty"`
 	Hits          []Hit              `json:"hits"`
 	// Features are the model's strongest evidence for the winning category.
-	Features []Feature `json:"features,omitempty"`
-	LLM      *Opinion  `json:"llm,omitempty"`
-	Reasons  []string  `json:"reasons"`
+	Features []Feature       `json:"features,omitempty"`
+	LLM      *Opinion        `json:"llm,omitempty"`
+	Reasons  []reason.Reason `json:"reasons"`
 }
 
 // Classifier holds the compiled rules and the model of one configuration. It is safe for
@@ -223,7 +224,7 @@ func compile(p string) (phrase, error) {
 func (c *Classifier) Classify(in Input) Result {
 	res := Result{Scores: map[string]float64{}}
 	if in.Injection {
-		res.Reasons = append(res.Reasons, "sentences addressed to an automated system were ignored")
+		res.Reasons = append(res.Reasons, reason.New("injection-ignored"))
 	}
 	words := sectionWords(in)
 	c.ruleScores(in.Subject, &words, &res)
@@ -293,7 +294,7 @@ func (c *Classifier) decideRules(res *Result) {
 	})
 	if len(ranked) == 0 || ranked[0].score < c.minScore {
 		res.Category, res.Unsure = c.review, true
-		res.Reasons = append(res.Reasons, "no category has enough evidence")
+		res.Reasons = append(res.Reasons, reason.New("no-evidence"))
 		return
 	}
 	top := ranked[0]
@@ -305,18 +306,18 @@ func (c *Classifier) decideRules(res *Result) {
 	evidence := 1 - math.Exp(-1.5*top.score/c.minScore)
 	res.Category = top.name
 	res.Confidence = math.Round(share*evidence*1000) / 1000
-	res.Reasons = append(res.Reasons, fmt.Sprintf("%s scored %.2f, next best %.2f", top.name, top.score, second))
+	res.Reasons = append(res.Reasons, reason.New("scored", top.name, fmt.Sprintf("%.2f", top.score), fmt.Sprintf("%.2f", second)))
 	res.Threshold = c.threshold
 	if res.Confidence < c.threshold {
 		res.Unsure = true
-		res.Reasons = append(res.Reasons, fmt.Sprintf("confidence %.2f is below the threshold %.2f", res.Confidence, c.threshold))
+		res.Reasons = append(res.Reasons, reason.New("rules-unsure", fmt.Sprintf("%.2f", res.Confidence), fmt.Sprintf("%.2f", c.threshold)))
 	}
 	// A sensitive category (clinical) that has real evidence but lost must not be routed
 	// elsewhere: a human decides.
 	for _, r := range ranked[1:] {
 		if c.sensitive[r.name] && r.score >= c.minScore && !res.Unsure {
 			res.Unsure = true
-			res.Reasons = append(res.Reasons, fmt.Sprintf("%s also has evidence (%.2f): a sensitive case is never routed elsewhere on a guess", r.name, r.score))
+			res.Reasons = append(res.Reasons, reason.New("sensitive-evidence", r.name, fmt.Sprintf("%.2f", r.score)))
 		}
 	}
 }

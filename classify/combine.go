@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"github.com/triagem/triagem/reason"
 )
 
 // decideModel combines the model with the rule scores: each category's logit is the
@@ -40,8 +42,7 @@ func (c *Classifier) decideModel(subject string, words *[3][]string, res *Result
 	next := c.cats[order[1%len(order)]]
 	res.Threshold = c.thresholdOf(order[0])
 	shown := apart(p, res.Threshold)
-	res.Reasons = append(res.Reasons, fmt.Sprintf("%s has probability %s (model and rules), next %s %.2f",
-		top.name, shown, next.name, s.final[order[1%len(order)]]))
+	res.Reasons = append(res.Reasons, reason.New("probability", top.name, shown, next.name, fmt.Sprintf("%.2f", s.final[order[1%len(order)]])))
 
 	if top.name == c.review {
 		res.Unsure = true
@@ -49,13 +50,13 @@ func (c *Classifier) decideModel(subject string, words *[3][]string, res *Result
 	}
 	if p < res.Threshold {
 		res.Unsure = true
-		res.Reasons = append(res.Reasons, fmt.Sprintf("probability %s is below the %.2f needed to route %s automatically", shown, res.Threshold, top.name))
+		res.Reasons = append(res.Reasons, reason.New("below-threshold", shown, fmt.Sprintf("%.2f", res.Threshold), top.name))
 	}
 	// A sensitive category (clinical) with a real chance must not be routed elsewhere.
 	for _, i := range order[1:] {
 		if c.sensitive[c.cats[i].name] && s.final[i] >= c.sensitiveFloor && !res.Unsure {
 			res.Unsure = true
-			res.Reasons = append(res.Reasons, fmt.Sprintf("%s has probability %.2f: a sensitive case is never routed elsewhere on a guess", c.cats[i].name, s.final[i]))
+			res.Reasons = append(res.Reasons, reason.New("sensitive-probability", c.cats[i].name, fmt.Sprintf("%.2f", s.final[i])))
 		}
 	}
 }

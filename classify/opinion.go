@@ -1,6 +1,10 @@
 package classify
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/triagem/triagem/reason"
+)
 
 // Opinion is a language model's answer about one mail, after triagem checked it. The model
 // only ever names a category: addresses, folders and replies come from the config.
@@ -36,7 +40,7 @@ func (c *Classifier) Consider(res *Result, op Opinion, minConfidence float64, al
 		}
 		if always && !res.Unsure {
 			res.Unsure = true
-			res.Reasons = append(res.Reasons, "the language model gave no usable answer ("+op.Error+"): a human decides")
+			res.Reasons = append(res.Reasons, reason.New("llm-unusable", op.Error))
 		}
 		return
 	}
@@ -46,17 +50,17 @@ func (c *Classifier) Consider(res *Result, op Opinion, minConfidence float64, al
 			op.Effect = "decided"
 			res.Unsure = false
 			res.Method += "+llm"
-			res.Reasons = append(res.Reasons, fmt.Sprintf("the language model agrees (%s, %.2f): routed", op.Category, op.Confidence))
+			res.Reasons = append(res.Reasons, reason.New("llm-agrees", op.Category, fmt.Sprintf("%.2f", op.Confidence)))
 		}
 		return
 	}
 	op.Effect = "overruled"
 	if !res.Unsure {
 		res.Unsure = true
-		res.Reasons = append(res.Reasons, fmt.Sprintf("the language model says %s, the local model %s: a human decides", op.Category, res.Category))
+		res.Reasons = append(res.Reasons, reason.New("llm-disagrees", op.Category, res.Category))
 		return
 	}
-	res.Reasons = append(res.Reasons, fmt.Sprintf("unsure locally, and the language model says %s: a human decides", op.Category))
+	res.Reasons = append(res.Reasons, reason.New("llm-unsure", op.Category))
 }
 
 // liftShare: an agreeing model can lift a case whose probability is at least this share of

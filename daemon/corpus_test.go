@@ -65,7 +65,7 @@ func TestExternalCorpus(t *testing.T) {
 		switch d.Action {
 		case route.Forward, route.Review, route.Ignore:
 		case route.Quarantine:
-			if len(d.Reasons) == 0 || d.Reasons[0] == "" {
+			if len(d.Reasons) == 0 || d.Reasons[0].String() == "" {
 				t.Errorf("%s: quarantined without a reason", f)
 			}
 		default:

@@ -54,6 +54,9 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 		return nil, fmt.Errorf("team.language is %q, but no template speaks it: add %s to team.templates_dir",
 			cfg.Team.Language, strings.Join(missing, ", "))
 	}
+	if err := tmpl.CheckReasons(cfg.Team.Language); err != nil {
+		return nil, err
+	}
 	router := route.New(cfg, cls)
 	var client *llm.Client
 	if cfg.LLM.Mode != "never" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/triagem/triagem/classify"
 	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/screen"
 	"github.com/triagem/triagem/spool"
@@ -158,7 +159,7 @@ func (a *App) prepare(ctx context.Context, m store.Message, w *spool.Batch) (*pr
 		}
 		if dupOf != "" {
 			d = route.Decision{Action: route.Duplicate, Category: d.Category, Folder: a.Cfg.Folders.Processed,
-				Customer: d.Customer, Reasons: []string{"same Message-ID as case " + dupOf + ": forwarded once, by policy"}}
+				Customer: d.Customer, Reasons: []reason.Reason{reason.New("duplicate", dupOf)}}
 		} else {
 			var err error
 			cs := route.Case{Ref: m.CaseRef, Key: m.CaseKey, Received: time.UnixMilli(m.ReceivedAt), Raw: raw, Mail: pm}
@@ -326,7 +327,7 @@ func (a *App) logDecision(tx *store.Tx, m *store.Message, d route.Decision, t *c
 		return tx.Duplicate(m, firstReason(d))
 	}
 	c := store.Classification{Category: d.Category, Confidence: d.Confidence, Action: d.Action,
-		Reasons: d.Reasons, NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified, Disclaimer: d.Disclaimer,
+		Reasons: reason.Strings(d.Reasons), NIFHash: a.HashNIF(d.ValidNIF()), Identified: d.Identified, Disclaimer: d.Disclaimer,
 		To: append(append([]string{}, d.To...), d.Cc...)}
 	if t != nil { // the stored trace: a sensitive case's words are already gone from it
 		for _, h := range t.Hits {
@@ -354,5 +355,5 @@ func firstReason(d route.Decision) string {
 	if len(d.Reasons) == 0 {
 		return ""
 	}
-	return d.Reasons[len(d.Reasons)-1]
+	return d.Reasons[len(d.Reasons)-1].String()
 }

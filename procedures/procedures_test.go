@@ -20,13 +20,14 @@ import (
 	"github.com/triagem/triagem/demo"
 	"github.com/triagem/triagem/mailtest"
 	"github.com/triagem/triagem/quality"
+	"github.com/triagem/triagem/templates"
 )
 
 // What each procedure's texts must show, in its own language: a word of its draft
 // subject, and of the proposed answer the agents read.
-var language = map[string]struct{ draftSubject, answer string }{
-	"relacionamento-br": {"Rascunho", "Atendimento Telemedicina"},
-	"klinika-ru":        {"Черновик", "Контакт-центр Клиники"},
+var language = map[string]struct{ draftSubject, answer, reason string }{
+	"relacionamento-br": {"Rascunho", "Atendimento Telemedicina", "tem probabilidade"},
+	"klinika-ru":        {"Черновик", "Контакт-центр Клиники", "вероятность категории"},
 }
 
 func procedures(t *testing.T) []string {
@@ -192,6 +193,9 @@ func TestEachProcedureRunsEndToEnd(t *testing.T) {
 					switch r = strings.ToLower(r); {
 					case departments[r]:
 						forwards++
+						if text := firstText(t, d.Data); !strings.Contains(text, want.reason) {
+							t.Errorf("forward %q gives its reasons in another language (no %q):\n%s", subject, want.reason, text)
+						}
 					case agents[r]:
 						drafts++
 						if !strings.Contains(subject, want.draftSubject) {
@@ -209,5 +213,47 @@ func TestEachProcedureRunsEndToEnd(t *testing.T) {
 				t.Errorf("%d forwards, %d drafts", forwards, drafts)
 			}
 		})
+	}
+}
+
+// firstText is the first text/plain part of a mail, decoded.
+func firstText(t *testing.T, raw []byte) string {
+	t.Helper()
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := ""
+	err = e.Walk(func(_ []int, p *message.Entity, err error) error {
+		if err != nil || text != "" {
+			return err
+		}
+		if mt, _, _ := p.Header.ContentType(); mt == "text/plain" {
+			b, err := io.ReadAll(p.Body)
+			text = string(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// Each procedure writes every reason in its team's language, and its blocks are sound.
+func TestEachProcedureExplainsInItsLanguage(t *testing.T) {
+	for _, dir := range procedures(t) {
+		cfg := load(t, dir)
+		s, err := templates.LoadDir(cfg.Team.Language, cfg.File(cfg.Team.TemplatesDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheckReasons(cfg.Team.Language); err != nil {
+			t.Errorf("%s: %v", dir, err)
+		}
+		if u := s.Untranslated(cfg.Team.Language); len(u) > 0 {
+			t.Errorf("%s: reasons.%s.tmpl leaves %v in English", dir, cfg.Team.Language, u)
+		}
 	}
 }

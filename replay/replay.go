@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/triagem/triagem/daemon"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/spool"
 	"github.com/triagem/triagem/store"
@@ -83,7 +84,7 @@ func Compare(ctx context.Context, base, candidate *daemon.Evaluator, mails []Mai
 		b, _ := base.Evaluate(ctx, m.Raw)
 		c, _ := candidate.Evaluate(ctx, m.Raw)
 		if rb, rc := routeOf(b), routeOf(c); !rb.equal(rc) {
-			r.Changes = append(r.Changes, Change{Name: m.Name, Before: rb, After: rc, Why: strings.Join(c.Reasons, "; ")})
+			r.Changes = append(r.Changes, Change{Name: m.Name, Before: rb, After: rc, Why: strings.Join(reason.Strings(c.Reasons), "; ")})
 		}
 	}
 	return r, nil

@@ -90,11 +90,15 @@ func (c *Composer) forward(d Decision, cs Case) (Outgoing, error) {
 	for _, a := range cs.Mail.Attachments {
 		atts = append(atts, fmt.Sprintf("%s (%s, %d bytes)", a.Name, a.Type, a.Size))
 	}
+	reasons, err := c.tmpl.Reasons(c.cfg.Team.Language, d.Reasons)
+	if err != nil {
+		return Outgoing{}, err
+	}
 	body, err := c.tmpl.Render("forward", c.cfg.Team.Language, map[string]any{
 		"CaseRef": cs.Ref, "Label": cat.Label, "Category": d.Category, "Confidence": d.Confidence,
 		"Name": nameOf(d), "Customer": d.Customer, "NIF": d.ValidNIF(), "InvalidNIF": invalid,
 		"Subject": cs.Mail.Subject, "Received": cs.Received.Format("2006-01-02 15:04 MST"),
-		"Attachments": strings.Join(atts, "; "), "Reasons": d.Reasons,
+		"Attachments": strings.Join(atts, "; "), "Reasons": reasons,
 	})
 	if err != nil {
 		return Outgoing{}, err
@@ -107,8 +111,12 @@ func (c *Composer) forward(d Decision, cs Case) (Outgoing, error) {
 }
 
 func (c *Composer) escalation(d Decision, cs Case) (Outgoing, error) {
+	reasons, err := c.tmpl.Reasons(c.cfg.Team.Language, d.Reasons)
+	if err != nil {
+		return Outgoing{}, err
+	}
 	body, err := c.tmpl.Render("review", c.cfg.Team.Language, map[string]any{
-		"CaseRef": cs.Ref, "Name": nameOf(d), "Customer": d.Customer, "Subject": cs.Mail.Subject, "Reasons": d.Reasons,
+		"CaseRef": cs.Ref, "Name": nameOf(d), "Customer": d.Customer, "Subject": cs.Mail.Subject, "Reasons": reasons,
 	})
 	if err != nil {
 		return Outgoing{}, err

@@ -4,13 +4,13 @@ package route
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/triagem/triagem/classify"
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/identify"
 	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/screen"
 )
 
@@ -37,7 +37,7 @@ type Decision struct {
 	Disclaimer bool
 	Language   string
 	Folder     string
-	Reasons    []string
+	Reasons    []reason.Reason
 	Trace      *classify.Result
 	// Screen is what screening made of the mail (a customer, an agent's reply, …).
 	Screen screen.Kind
@@ -72,8 +72,8 @@ func New(cfg *config.Config, c *classify.Classifier) *Router {
 }
 
 // Quarantined is the decision for a mail that could not be read.
-func (r *Router) Quarantined(reason string) Decision {
-	return Decision{Action: Quarantine, Category: r.cfg.ReviewCategory(), Folder: r.cfg.Folders.Quarantine, Reasons: []string{reason}}
+func (r *Router) Quarantined(why string) Decision {
+	return Decision{Action: Quarantine, Category: r.cfg.ReviewCategory(), Folder: r.cfg.Folders.Quarantine, Reasons: []reason.Reason{reason.Text(why)}}
 }
 
 // Decide decides on a parsed mail and its screening verdict.
@@ -86,13 +86,13 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	case screen.Customer:
 	case screen.Automated, screen.Own, screen.Loop:
 		d.Action, d.Folder = Ignore, r.cfg.Folders.Processed
-		d.Reasons = []string{"not answered: " + v.Reason}
+		d.Reasons = []reason.Reason{reason.New("not-answered", v.Reason)}
 		return d
 	default:
 		// Replies from agents and departments are handled by the approval flow; until a
 		// reply can be matched to a pending draft, a human looks at it.
 		d.Action, d.Folder = Review, r.cfg.Folders.Review
-		d.Reasons = []string{v.Reason + ": left for an agent"}
+		d.Reasons = []reason.Reason{reason.New("for-an-agent", v.Reason)}
 		return d
 	}
 
@@ -120,13 +120,13 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	if res.Unsure || cat == nil || cat.Review {
 		d.Action, d.Folder = Review, r.cfg.Folders.Review
 		if cat == nil || cat.Review {
-			d.Reasons = append(d.Reasons, "the procedure names no department for this: a human decides")
+			d.Reasons = append(d.Reasons, reason.New("no-department"))
 		}
 		return d
 	}
 	d.Action, d.Folder = Forward, r.cfg.Folders.Processed
 	d.To, d.Cc = lower(cat.To), lower(cat.Cc)
 	d.Disclaimer = cat.Disclaimer
-	d.Reasons = append(d.Reasons, fmt.Sprintf("procedure: %s go to %s", cat.Label, strings.Join(append(append([]string{}, cat.To...), cat.Cc...), ", ")))
+	d.Reasons = append(d.Reasons, reason.New("procedure", cat.Label, strings.Join(append(append([]string{}, cat.To...), cat.Cc...), ", ")))
 	return d
 }

@@ -47,6 +47,10 @@ func TestForwardDraftAndDisclaimer(t *testing.T) {
 		t.Fatalf("compose: %v, %d messages (the forward; drafts are the daemon's)", err, len(outs))
 	}
 	fwd := outs[0]
+	// The department reads why in the team's language; the log keeps the English.
+	if !bytes.Contains(fwd.Raw, []byte("tem probabilidade")) || bytes.Contains(fwd.Raw, []byte("has probability")) {
+		t.Errorf("the forward's reasons are not the team's Portuguese:\n%s", fwd.Raw)
+	}
 	if strings.Join(fwd.Rcpts, ",") != "medico.online@medis.pt" {
 		t.Errorf("recipients %v", fwd.Rcpts)
 	}

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"text/template"
 
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/textnorm"
 )
 
@@ -146,6 +148,66 @@ func (s *Set) lookup(purpose, lang string) (string, *entry, error) {
 		}
 	}
 	return "", nil, fmt.Errorf("no template %q in %s or %s: add templates/%s.%s.tmpl", purpose, lang, s.fallback, purpose, s.fallback)
+}
+
+// Reasons writes a decision's reasons for the team in lang: each by the block of its code
+// in reasons.LANG.tmpl, or else as the log's English sentence. A team may translate the
+// reasons it reads most and leave the rest.
+func (s *Set) Reasons(lang string, rs []reason.Reason) ([]string, error) {
+	out := make([]string, len(rs))
+	e := s.byName["reasons."+lang]
+	for i, r := range rs {
+		if e == nil || e.tmpl.Lookup(r.Code) == nil {
+			out[i] = r.String()
+			continue
+		}
+		var b bytes.Buffer
+		if err := e.tmpl.ExecuteTemplate(&b, r.Code, r.Values()); err != nil {
+			return nil, fmt.Errorf("template reasons.%s, block %q: %w", lang, r.Code, err)
+		}
+		out[i] = strings.Join(strings.Fields(b.String()), " ")
+	}
+	return out, nil
+}
+
+// CheckReasons finds, before any mail needs them, the mistakes of reasons.LANG.tmpl: a
+// block that is no reason code, or one that uses a value its code does not have.
+func (s *Set) CheckReasons(lang string) error {
+	e := s.byName["reasons."+lang]
+	if e == nil {
+		return nil
+	}
+	for _, t := range e.tmpl.Templates() {
+		code := t.Name()
+		if code == e.tmpl.Name() {
+			continue
+		}
+		if !slices.Contains(reason.Codes(), code) {
+			return fmt.Errorf("reasons.%s.tmpl defines %q, which is no reason code: the codes are %s", lang, code, strings.Join(reason.Codes(), ", "))
+		}
+		keys := reason.Keys(code)
+		args := make([]string, len(keys))
+		for i, k := range keys {
+			args[i] = "<" + k + ">"
+		}
+		if _, err := s.Reasons(lang, []reason.Reason{reason.New(code, args...)}); err != nil {
+			return fmt.Errorf("%w: the values of %q are %s", err, code, strings.Join(keys, ", "))
+		}
+	}
+	return nil
+}
+
+// Untranslated lists the reason codes, other than "text", that reasons.LANG.tmpl leaves
+// to the English.
+func (s *Set) Untranslated(lang string) []string {
+	var out []string
+	e := s.byName["reasons."+lang]
+	for _, code := range reason.Codes() {
+		if code != "text" && (e == nil || e.tmpl.Lookup(code) == nil) {
+			out = append(out, code)
+		}
+	}
+	return out
 }
 
 // Has reports whether purpose exists in lang itself.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/triagem/triagem/reason"
 )
 
 func TestAFolderReplacesAndAddsTemplates(t *testing.T) {
@@ -95,5 +97,76 @@ func TestNoticeHints(t *testing.T) {
 		if err != nil || !strings.Contains(r.Text, want) {
 			t.Errorf("hint %s: %v\n%s", hint, err, r.Text)
 		}
+	}
+}
+
+// The team reads a decision's reasons in its language: every code has a block in
+// reasons.pt-PT.tmpl, each block uses the code's values, and what has no block (a
+// screen's own sentence) is written as the log's English.
+func TestReasonsInTheTeamsLanguage(t *testing.T) {
+	s, err := Load("pt-PT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range reason.Codes() {
+		keys := reason.Keys(code)
+		args := make([]string, len(keys))
+		for i, k := range keys {
+			args[i] = "<" + k + ">"
+		}
+		r := reason.New(code, args...)
+		got, err := s.Reasons("pt-PT", []reason.Reason{r})
+		if err != nil {
+			t.Errorf("%s: %v", code, err)
+			continue
+		}
+		if code == "text" {
+			if got[0] != "<text>" {
+				t.Errorf("a sentence from elsewhere became %q", got[0])
+			}
+			continue
+		}
+		if got[0] == r.String() {
+			t.Errorf("%s has no Portuguese block: %q", code, got[0])
+		}
+		for _, a := range args {
+			if !strings.Contains(got[0], a) {
+				t.Errorf("%s: %q leaves out %s", code, got[0], a)
+			}
+		}
+	}
+	got, err := s.Reasons("en", []reason.Reason{reason.New("no-department")})
+	if err != nil || got[0] != "the procedure names no department for this: a human decides" {
+		t.Errorf("a language without reasons.LANG.tmpl: %q, %v", got, err)
+	}
+}
+
+// A team's mistake in reasons.LANG.tmpl is found when triagem starts, not at the first
+// forward: a block that is no code, a value its code does not have.
+func TestCheckReasonsNamesTheMistake(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{`{{define "probabilty"}}{{.category}}{{end}}`, `defines "probabilty", which is no reason code`},
+		{`{{define "procedure"}}{{.categroy}}{{end}}`, `the values of "procedure" are label, to`},
+		{`{{define "procedure"}}{{.label}} → {{.to}}{{end}}`, ""},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "reasons.xx.tmpl"), []byte(tc.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := LoadDir("pt-PT", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.CheckReasons("xx")
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.text, err, tc.want)
+		}
+		if u := s.Untranslated("xx"); strings.Contains(tc.text, "procedure") == slices.Contains(u, "procedure") || !slices.Contains(u, "duplicate") {
+			t.Errorf("untranslated %v", u)
+		}
+	}
+	s, _ := Load("pt-PT")
+	if err := s.CheckReasons("pt-PT"); err != nil || len(s.Untranslated("pt-PT")) > 0 {
+		t.Errorf("the shipped Portuguese: %v, untranslated %v", err, s.Untranslated("pt-PT"))
 	}
 }

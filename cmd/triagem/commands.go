@@ -13,6 +13,7 @@ import (
 
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/demo"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/store"
 	"github.com/triagem/triagem/web"
 )
@@ -123,7 +124,7 @@ func cmdClassify(args []string, stdout io.Writer) error {
 				line.Name = &d.Name.Value
 			}
 			line.Identified, line.Disclaimer = d.Identified, d.Disclaimer
-			line.Reasons = append(line.Reasons, d.Reasons...)
+			line.Reasons = append(line.Reasons, reason.Strings(d.Reasons)...)
 			if d.Trace != nil {
 				for _, h := range d.Trace.Hits {
 					trace = append(trace, fmt.Sprintf("rule   %-10s %-20s %-8s %5.2f  %q", h.Category, h.Rule, h.Where, h.Score, h.Phrase))
