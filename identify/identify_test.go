@@ -52,6 +52,9 @@ func TestFindName(t *testing.T) {
 		{"Conforme pedido segue: Patrícia Moura, NIF 190328476\n\nObrigada", "", "Patricia Moura", "Patrícia Moura"},
 		{"Fala o Joao Paulo Simoes.", "", "João Paulo Simões", "João Paulo Simões"},
 		{"A fatura, por favor.", "", "PATRICIA MOURA", "Patricia Moura"},
+		// A sign-off on the name's own line.
+		{"Não encontrei o RQE dele.", "Att. Eduardo Matos", "", "Eduardo Matos"},
+		{"Podem ajudar?\nObrigada Aline Barbosa", "", "", "Aline Barbosa"},
 	}
 	for _, c := range cases {
 		n := FindName(c.text, c.sig, c.display)

@@ -28,6 +28,9 @@ var (
 	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos|departamento|department|contabilidade|accounts|accounting|recursos|humanos|human|resources|administração|administracao|secretaria|gabinete|equipa|team|empresa|lda|ltd)$`)
 )
 
+// signOff is a word that closes a mail, and may stand before the name on its line.
+var signOff = regexp.MustCompile(`(?i)^(att|atte|atenciosamente|abs|abraços?|cordialmente|grat[oa]|obrigad[oa]|obg|cumprimentos|regards|thanks|saludos)[.,:!]*$`)
+
 const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
 
 // patientStarts are the ways a patientName match can begin, in lower case: every
@@ -197,6 +200,10 @@ func cleanName(s string) string {
 		return ""
 	}
 	words := strings.Fields(s)
+	// A sign-off written on the name's line: "Att. Eduardo Matos", "Obrigada Ana Lopes".
+	for len(words) > 0 && signOff.MatchString(words[0]) {
+		words = words[1:]
+	}
 	// Drop a trailing "NIF" or similar label that the regex may have swallowed.
 	for len(words) > 0 && notNameWord.MatchString(words[len(words)-1]) {
 		words = words[:len(words)-1]

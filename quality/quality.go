@@ -41,6 +41,8 @@ type Report struct {
 	Routed, RoutedRight, Routable int
 	// Leaks are sensitive-category mails forwarded anywhere but that category's address.
 	Leaks []Outcome
+	// Sensitive names the sensitive categories (procedure 001's clinical).
+	Sensitive []string
 	// NIFRight counts mails whose found valid NIF equals the label ("" when none).
 	NIFRight, NameRight int
 	Classes             []string
@@ -55,6 +57,9 @@ func Measure(cfg *config.Config, outs []Outcome) Report {
 	r := Report{Confusion: map[string]map[string]int{}, Outcomes: outs}
 	for _, c := range cfg.Categories {
 		r.Classes = append(r.Classes, c.Name)
+		if c.Sensitive {
+			r.Sensitive = append(r.Sensitive, c.Name)
+		}
 	}
 	for _, o := range outs {
 		r.Total++
@@ -172,7 +177,7 @@ func (r Report) Write(w io.Writer, traces bool) {
 	fmt.Fprintf(w, "accuracy         %.1f %% (%d/%d)\n", r.Accuracy(), r.Right, r.Total)
 	fmt.Fprintf(w, "auto-routed      %.1f %% of all mail (%d/%d), %.1f %% of routable mail (%d)\n", r.Coverage(), r.Routed, r.Total, pct(r.Routed, r.Routable), r.Routable)
 	fmt.Fprintf(w, "  precision      %.1f %% (%d/%d right)\n", r.Precision(), r.RoutedRight, r.Routed)
-	fmt.Fprintf(w, "clinical leaks   %d\n", len(r.Leaks))
+	fmt.Fprintf(w, "sensitive leaks  %d (%s)\n", len(r.Leaks), strings.Join(r.Sensitive, ", "))
 	fmt.Fprintf(w, "NIF exact match  %.1f %% (%d/%d)\n", pct(r.NIFRight, r.Total), r.NIFRight, r.Total)
 	fmt.Fprintf(w, "name match       %.1f %% (%d/%d)\n\n", pct(r.NameRight, r.Total), r.NameRight, r.Total)
 
@@ -194,7 +199,7 @@ func (r Report) Write(w io.Writer, traces bool) {
 		fmt.Fprintln(w)
 	}
 	if len(r.Leaks) > 0 {
-		fmt.Fprintln(w, "\nCLINICAL LEAKS")
+		fmt.Fprintf(w, "\nSENSITIVE LEAKS (%s)\n", strings.Join(r.Sensitive, ", "))
 		for _, o := range r.Leaks {
 			fmt.Fprintf(w, "  %s → %s\n", o.Mail.Name, strings.Join(o.Decision.To, ", "))
 		}

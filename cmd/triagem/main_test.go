@@ -94,7 +94,7 @@ func TestEvalReportsTheFigures(t *testing.T) {
 	if code := run(context.Background(), []string{"eval", "--config", "../../config.toml", "../../dataset/eval/hard"}, &out, &errb); code != 0 {
 		t.Fatalf("eval exit %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"accuracy", "auto-routed", "precision", "clinical leaks", "NIF exact match", "confusion", "documents"} {
+	for _, want := range []string{"accuracy", "auto-routed", "precision", "sensitive leaks  0 (clinical)", "NIF exact match", "confusion", "documents"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("eval output lacks %q:\n%s", want, out.String())
 		}
