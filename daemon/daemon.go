@@ -33,6 +33,8 @@ type Evaluator struct {
 	Cfg      *config.Config
 	Router   *route.Router
 	Composer *route.Composer
+	// Templates are the texts in use: shipped, and team.templates_dir over them.
+	Templates *templates.Set
 
 	allowed   map[string]bool
 	screenEnv screen.Env
@@ -66,11 +68,12 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 		router.UseLLM(client)
 	}
 	return &Evaluator{
-		Cfg:      cfg,
-		Router:   router,
-		llm:      client,
-		Composer: route.NewComposer(cfg, tmpl),
-		allowed:  cfg.Recipients(),
+		Cfg:       cfg,
+		Router:    router,
+		llm:       client,
+		Composer:  route.NewComposer(cfg, tmpl),
+		Templates: tmpl,
+		allowed:   cfg.Recipients(),
 		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: config.AddressSet(cfg.Team.Agents...), Departments: cfg.Departments(),
 			MessageIDDomain: cfg.Daemon.MessageIDDomain},
 		limits: ParseLimits(cfg),

@@ -201,11 +201,16 @@ func cmdCheckConfig(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := daemon.NewEvaluator(cfg); err != nil {
+	ev, err := daemon.NewEvaluator(cfg)
+	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
 	fmt.Fprintf(stdout, "%s: OK — %d inbox(es), %d categories, %d addresses triagem may send to\n",
 		cfg.Path, len(cfg.Inboxes), len(cfg.Categories), len(cfg.Recipients()))
+	if u := ev.Templates.Untranslated(cfg.Team.Language); len(u) > 0 {
+		fmt.Fprintf(stdout, "note: reasons.%s.tmpl has no text for %s: the team reads those reasons in English\n",
+			cfg.Team.Language, strings.Join(u, ", "))
+	}
 	return nil
 }
 

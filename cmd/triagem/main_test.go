@@ -75,6 +75,29 @@ func TestCheckConfigReportsErrors(t *testing.T) {
 	if code := run(context.Background(), []string{"check-config", "--config", "../../config.toml"}, &out, &errb); code != 0 {
 		t.Errorf("the shipped config.toml fails check-config: %s", errb.String())
 	}
+	if strings.Contains(out.String(), "note:") {
+		t.Errorf("the shipped config.toml leaves reasons untranslated:\n%s", out.String())
+	}
+	// A team language whose reasons.LANG.tmpl is missing is told so; its reasons stay English.
+	tdir := filepath.Join(dir, "texts")
+	os.Mkdir(tdir, 0o700)
+	for _, p := range []string{"ack", "answer", "draft", "forward", "review", "notice", "subjects"} {
+		src, err := os.ReadFile(filepath.Join("../../templates", p+".pt-PT.tmpl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(tdir, p+".xx.tmpl"), src, 0o600)
+	}
+	shipped, _ := os.ReadFile("../../config.toml")
+	cfgSrc := strings.Replace(strings.Replace(string(shipped), `language = "pt-PT"`, `language = "xx"`, 1), `templates_dir = ""`, `templates_dir = "texts"`, 1)
+	os.WriteFile(filepath.Join(dir, "xx.toml"), []byte(cfgSrc), 0o600)
+	out.Reset()
+	if code := run(context.Background(), []string{"check-config", "--config", filepath.Join(dir, "xx.toml")}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "note: reasons.xx.tmpl has no text for below-threshold") {
+		t.Errorf("no note on the untranslated reasons:\n%s", out.String())
+	}
 }
 
 func TestDemoShowsRoutedCases(t *testing.T) {
