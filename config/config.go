@@ -111,8 +111,13 @@ type Team struct {
 	OwnAddresses []string `toml:"own_addresses"`
 	// ReviewEscalation, when set, receives a copy of every case sent to human review.
 	ReviewEscalation string `toml:"review_escalation"`
-	// Language of the templates used when the customer's language has none.
+	// Language of the team, and of the customers' answers unless CustomerLanguages holds
+	// the customer's.
 	Language string `toml:"language"`
+	// CustomerLanguages are the other languages customers are answered in, when they write
+	// in one ("en", "es", "ru"); each needs its ack and answer texts. Anything else is
+	// answered in Language.
+	CustomerLanguages []string `toml:"customer_languages"`
 	// TemplatesDir holds PURPOSE.LANG.tmpl files that replace or add to the shipped ones
 	// (another procedure's texts, another language). Relative to this file's folder.
 	TemplatesDir string `toml:"templates_dir"`
@@ -122,6 +127,16 @@ type Team struct {
 	// NIF, with its check digit), or both. A case is identified when the mail has all of
 	// them; the first answer asks for what is missing. Without "nif", no NIF is looked for.
 	Identify []string `toml:"identify"`
+}
+
+// AnswerLanguage is the language a customer who writes in lang is answered in.
+func (t Team) AnswerLanguage(lang string) string {
+	for _, l := range t.CustomerLanguages {
+		if l == lang {
+			return lang
+		}
+	}
+	return t.Language
 }
 
 // Asks reports whether the procedure asks customers for what ("name" or "nif").

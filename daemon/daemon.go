@@ -59,6 +59,13 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 	if err := tmpl.CheckReasons(cfg.Team.Language); err != nil {
 		return nil, err
 	}
+	for _, l := range cfg.Team.CustomerLanguages {
+		for _, p := range []string{"ack", "answer"} {
+			if !tmpl.Has(p, l) {
+				return nil, fmt.Errorf("team.customer_languages has %q, but there is no %s.%s.tmpl: add it to team.templates_dir, or take %q out", l, p, l, l)
+			}
+		}
+	}
 	router := route.New(cfg, cls)
 	var client *llm.Client
 	if cfg.LLM.Mode != "never" {

@@ -20,6 +20,7 @@ import (
 	"github.com/triagem/triagem/demo"
 	"github.com/triagem/triagem/mailtest"
 	"github.com/triagem/triagem/quality"
+	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/templates"
 )
 
@@ -254,6 +255,30 @@ func TestEachProcedureExplainsInItsLanguage(t *testing.T) {
 		}
 		if u := s.Untranslated(cfg.Team.Language); len(u) > 0 {
 			t.Errorf("%s: reasons.%s.tmpl leaves %v in English", dir, cfg.Team.Language, u)
+		}
+	}
+}
+
+// A customer who writes in a language the team does not answer in gets the team's own
+// language, never another procedure's shipped texts (001's English is Médico Online's).
+func TestEachProcedureAnswersInItsOwnLanguages(t *testing.T) {
+	raw := []byte("From: Jane Doe <jane@example.test>\r\nTo: x@example.test\r\nSubject: Appointment\r\nMessage-ID: <en-1@example.test>\r\n\r\nHello, my appointment was cancelled and I would like to book it again with the same doctor. Thank you for your help.\r\n\r\nJane Doe\r\n")
+	for _, dir := range procedures(t) {
+		cfg := load(t, dir)
+		ev, err := daemon.NewEvaluator(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, pm := ev.Evaluate(context.Background(), raw)
+		if d.Language != cfg.Team.Language {
+			t.Errorf("%s: an English mail is answered in %q, want %q", dir, d.Language, cfg.Team.Language)
+		}
+		r, err := ev.Composer.CustomerReply(d, route.Case{Ref: "TRG-TEST", Mail: pm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Text, language[dir].answer) || strings.Contains(r.Text, "Médico Online") {
+			t.Errorf("%s: the answer is not the team's own:\n%s", dir, r.Text)
 		}
 	}
 }

@@ -104,7 +104,7 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	d.Trace = &res
 	d.Category, d.Confidence = res.Category, res.Confidence
 	d.Reasons = append(d.Reasons, res.Reasons...)
-	d.Language = classify.Language(m.Subject+"\n"+m.NewText, r.cfg.Team.Language)
+	d.Language = r.cfg.Team.AnswerLanguage(classify.Language(m.Subject+"\n"+m.NewText, r.cfg.Team.Language))
 
 	display := ""
 	if len(m.From) > 0 {

@@ -282,3 +282,24 @@ func TestIdentifyFollowsWhatTheProcedureAsks(t *testing.T) {
 		}
 	}
 }
+
+// A customer is answered in their language only when the team answers in it
+// (team.customer_languages); anyone else in the team's.
+func TestAnswerLanguageIsOneTheTeamSpeaks(t *testing.T) {
+	raw := []byte("From: Jane Doe <jane@x.test>\r\nTo: s@x.pt\r\nSubject: Invoice\r\nMessage-ID: <en-2@x.test>\r\n\r\nHello, could you please send me the invoice for my consultation? Thank you.\r\n\r\nJane Doe\r\n")
+	m, err := parse.Parse(raw, parse.Limits{MaxHeaderBytes: 1 << 16, MaxParts: 10, MaxDepth: 5, MaxTextBytes: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for list, want := range map[string]string{`["en", "es"]`: "en", `[]`: "pt-PT"} {
+		src := strings.Replace(string(triagem.DefaultConfig), `customer_languages = ["en", "es"]`, "customer_languages = "+list, 1)
+		cfg, err := config.Parse("test", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cls, _ := classify.New(cfg)
+		if d := route.New(cfg, cls).Decide(context.Background(), m, screen.Verdict{}); d.Language != want {
+			t.Errorf("customer_languages = %s: answered in %q, want %q", list, d.Language, want)
+		}
+	}
+}
