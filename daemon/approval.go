@@ -10,6 +10,7 @@ import (
 
 	"github.com/triagem/triagem/approve"
 	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/screen"
 	"github.com/triagem/triagem/store"
@@ -69,7 +70,7 @@ func (a *App) tokensIn(pm *parse.Mail) []string {
 
 // refusal is a reply not obeyed: why, for the log, and what to tell the agent.
 type refusal struct {
-	reason string
+	reason reason.Reason
 	// hint names what the notice template tells the agent to do: reply-to-draft,
 	// one-draft-each, draft-expired, how-to-answer, keep-disclaimer, or "" for nothing.
 	hint   string
@@ -86,25 +87,25 @@ func (a *App) handleApproval(ctx context.Context, m store.Message, pm *parse.Mai
 	// Screening comes first, as for all intake: a robot's reply is never obeyed or answered.
 	switch d.Screen {
 	case screen.Automated, screen.Loop, screen.Own:
-		return refuse(refusal{reason: "an automatic reply is never obeyed: " + strings.TrimPrefix(firstReason(d), "not answered: ")})
+		return refuse(refusal{reason: reason.New("refused-auto-reply", strings.TrimPrefix(firstReason(d), "not answered: "))})
 	}
 	if len(pm.From) != 1 {
-		return refuse(refusal{reason: fmt.Sprintf("the reply has %d From addresses; it must have exactly one", len(pm.From))})
+		return refuse(refusal{reason: reason.New("refused-from-count", fmt.Sprint(len(pm.From)))})
 	}
 	if !isAgent {
-		return refuse(refusal{reason: "the sender " + from + " is not a configured agent (the display name does not count)"})
+		return refuse(refusal{reason: reason.New("refused-not-agent", from)})
 	}
 	if len(tokens) == 0 {
-		return refuse(refusal{notify: true, reason: "the reply is not addressed to a draft's reply address",
+		return refuse(refusal{notify: true, reason: reason.New("refused-no-token"),
 			hint: "reply-to-draft"})
 	}
 	if len(tokens) > 1 {
-		return refuse(refusal{notify: true, reason: "the reply is addressed to more than one draft", hint: "one-draft-each"})
+		return refuse(refusal{notify: true, reason: reason.New("refused-many-tokens"), hint: "one-draft-each"})
 	}
 	token := tokens[0]
 	id, _, err := approve.Parse(token)
 	if err != nil {
-		return refuse(refusal{notify: true, reason: err.Error()})
+		return refuse(refusal{notify: true, reason: reason.New("refused-token", err.Error())})
 	}
 
 	var dr store.Draft
@@ -121,26 +122,26 @@ func (a *App) handleApproval(ctx context.Context, m store.Message, pm *parse.Mai
 		return err
 	}
 	if !found {
-		return refuse(refusal{notify: true, reason: "the token names a draft that does not exist"})
+		return refuse(refusal{notify: true, reason: reason.New("refused-no-draft")})
 	}
 	claims := approve.Claims{Agent: agent, TextHash: dr.TextSHA256}
 	if err := a.keys.Verify(token, claims, a.Store.Now()); err != nil {
-		r := refusal{notify: true, reason: err.Error(), draft: &dr}
+		r := refusal{notify: true, reason: reason.New("refused-token", err.Error()), draft: &dr}
 		if errors.Is(err, approve.ErrExpired) {
 			r.hint = "draft-expired"
 		}
 		return refuse(r)
 	}
 	if !issued || tok.Draft != dr.ID || tok.Agent != agent {
-		return refuse(refusal{notify: true, reason: "the token was not issued for this draft and agent", draft: &dr})
+		return refuse(refusal{notify: true, reason: reason.New("refused-not-issued"), draft: &dr})
 	}
 	if tok.Used || dr.State != store.DraftPending {
-		return refuse(refusal{replay: true, draft: &dr, reason: "the draft was already " + dr.State})
+		return refuse(refusal{replay: true, draft: &dr, reason: reason.New("refused-already", dr.State)})
 	}
 	if id := a.Cfg.Approval.TrustedAuthservID; id != "" {
 		_, domain, _ := strings.Cut(agent, "@")
 		if ok, why := approve.Authenticated(pm.Header, id, domain); !ok {
-			return refuse(refusal{notify: true, draft: &dr, reason: "sender authentication failed: " + why})
+			return refuse(refusal{notify: true, draft: &dr, reason: reason.New("refused-auth", why)})
 		}
 	}
 
@@ -152,13 +153,13 @@ func (a *App) handleApproval(ctx context.Context, m store.Message, pm *parse.Mai
 	final := string(text)
 	switch reply.Action {
 	case approve.None:
-		return refuse(refusal{notify: true, draft: &dr, reason: "the reply has no instruction on its first line and no new text",
+		return refuse(refusal{notify: true, draft: &dr, reason: reason.New("refused-no-instruction"),
 			hint: "how-to-answer"})
 	case approve.Edit:
 		final = reply.Text
 	}
 	if reply.Action != approve.Reject && dr.Disclaimer && !strings.Contains(final, a.Cfg.Team.Disclaimer) {
-		return refuse(refusal{notify: true, draft: &dr, reason: "an insurance answer must carry the Médis disclaimer word for word, and this one does not",
+		return refuse(refusal{notify: true, draft: &dr, reason: reason.New("refused-no-disclaimer"),
 			hint: "keep-disclaimer"})
 	}
 	return a.resolve(ctx, m, pm, &dr, token, agent, reply.Action, final, string(text))
@@ -228,7 +229,7 @@ func (a *App) resolve(ctx context.Context, m store.Message, pm *parse.Mail, dr *
 		return tx.Decide(m.ID, actApproval, folder, fmt.Sprintf("%s by %s (draft %d of %s)", newState, agent, dr.ID, dr.CaseRef))
 	})
 	if errors.Is(err, errRollback) && replayed {
-		return a.refuse(ctx, m, pm, agent, refusal{replay: true, draft: dr, reason: "the draft was decided by an earlier reply"})
+		return a.refuse(ctx, m, pm, agent, refusal{replay: true, draft: dr, reason: reason.New("refused-earlier-reply")})
 	}
 	if err != nil {
 		return err
@@ -259,7 +260,7 @@ func (a *App) refuse(ctx context.Context, m store.Message, pm *parse.Mail, from 
 			if err := tx.Replayed(caseRef, m.ID, from, draftID); err != nil {
 				return err
 			}
-		} else if err := tx.Refused(caseRef, m.ID, from, draftID, r.reason); err != nil {
+		} else if err := tx.Refused(caseRef, m.ID, from, draftID, r.reason.String()); err != nil {
 			return err
 		}
 		if err := a.saveReplyDecision(tx, m, a.Cfg.ReviewCategory(), outcome); err != nil {
@@ -280,12 +281,12 @@ func (a *App) refuse(ctx context.Context, m store.Message, pm *parse.Mail, from 
 				}
 			}
 		}
-		return tx.Decide(m.ID, outcome, folder, r.reason)
+		return tx.Decide(m.ID, outcome, folder, r.reason.String())
 	})
 	if err != nil {
 		return err
 	}
-	a.Log.Warn("reply to a draft refused", "case", caseRef, "from", from, "reason", r.reason, "replay", r.replay)
+	a.Log.Warn("reply to a draft refused", "case", caseRef, "from", from, "reason", r.reason.String(), "replay", r.replay)
 	kick(a.wakeSender)
 	return nil
 }

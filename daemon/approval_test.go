@@ -293,7 +293,8 @@ func TestExpiredTokenAndDKIM(t *testing.T) {
 	}
 }
 
-// An edit of an insurance answer that drops the disclaimer is not sent; the agent is told.
+// An edit of an insurance answer that drops the disclaimer is not sent; the agent is told
+// why, in the team's language.
 func TestLintRefusesAnInsuranceAnswerWithoutTheDisclaimer(t *testing.T) {
 	e := approvalEnv(t, nil)
 	draft := e.customerMail(t, "03-apolice-valor.eml", agentAna)
@@ -303,7 +304,7 @@ func TestLintRefusesAnInsuranceAnswerWithoutTheDisclaimer(t *testing.T) {
 	}
 	notice := false
 	for _, d := range e.smtp.Deliveries() {
-		if d.Rcpts[0] == agentAna && strings.Contains(decodeQP(body(d)), "disclaimer") {
+		if d.Rcpts[0] == agentAna && strings.Contains(decodeQP(body(d)), "tem de levar o aviso da equipa") {
 			notice = true
 		}
 	}

@@ -49,6 +49,21 @@ var forms = map[string]form{
 	"no-department": {"the procedure names no department for this: a human decides", nil},
 	"procedure":     {"procedure: {label} go to {to}", []string{"label", "to"}},
 	"duplicate":     {"same Message-ID as case {case}: forwarded once, by policy", []string{"case"}},
+
+	// Why an agent's reply to a draft was not obeyed: the log's words, and the notice's.
+	"refused-auto-reply":     {"an automatic reply is never obeyed: {why}", []string{"why"}},
+	"refused-from-count":     {"the reply has {n} From addresses; it must have exactly one", []string{"n"}},
+	"refused-not-agent":      {"the sender {from} is not a configured agent (the display name does not count)", []string{"from"}},
+	"refused-no-token":       {"the reply is not addressed to a draft's reply address", nil},
+	"refused-many-tokens":    {"the reply is addressed to more than one draft", nil},
+	"refused-token":          {"the reply's token is not valid: {why}", []string{"why"}},
+	"refused-no-draft":       {"the token names a draft that does not exist", nil},
+	"refused-not-issued":     {"the token was not issued for this draft and agent", nil},
+	"refused-already":        {"the draft was already {state}", []string{"state"}},
+	"refused-auth":           {"sender authentication failed: {why}", []string{"why"}},
+	"refused-no-instruction": {"the reply has no instruction on its first line and no new text", nil},
+	"refused-no-disclaimer":  {"the answer must carry the team's disclaimer word for word, and this one does not", nil},
+	"refused-earlier-reply":  {"the draft was decided by an earlier reply", nil},
 }
 
 // New is the reason code with its values, one for each of the code's keys. An unknown

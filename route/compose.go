@@ -12,6 +12,7 @@ import (
 
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/screen"
 	"github.com/triagem/triagem/templates"
 	"github.com/triagem/triagem/textnorm"
@@ -194,9 +195,13 @@ func (c *Composer) Answer(sp AnswerSpec) (Outgoing, error) {
 }
 
 // Notice tells an agent why a reply was refused.
-func (c *Composer) Notice(caseRef, agent, reason, hint, from, subject, replyID string) (Outgoing, error) {
+func (c *Composer) Notice(caseRef, agent string, why reason.Reason, hint, from, subject, replyID string) (Outgoing, error) {
+	said, err := c.tmpl.Reasons(c.cfg.Team.Language, []reason.Reason{why})
+	if err != nil {
+		return Outgoing{}, err
+	}
 	body, err := c.tmpl.Render("notice", c.cfg.Team.Language, map[string]any{
-		"CaseRef": caseRef, "Reason": reason, "Hint": hint, "From": from, "Subject": subject,
+		"CaseRef": caseRef, "Reason": said[0], "Hint": hint, "From": from, "Subject": subject,
 		"Interval": c.cfg.Approval.NoticeInterval.Duration.String(), "Disclaimer": c.cfg.Team.Disclaimer,
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/identify"
 	"github.com/triagem/triagem/parse"
+	"github.com/triagem/triagem/reason"
 	"github.com/triagem/triagem/route"
 	"github.com/triagem/triagem/screen"
 	"github.com/triagem/triagem/templates"
@@ -206,7 +207,7 @@ func TestLoopGuardHeaders(t *testing.T) {
 	tmpl, _ := templates.Load("pt-PT")
 	comp := route.NewComposer(cfg, tmpl)
 	draft, _ := comp.DraftMail(route.DraftSpec{ID: 1, CaseRef: "TRG-LOOP2345", Customer: "c@x.pt", Category: "tech", Expires: time.Now()}, "a@x.pt", "s+t@x.pt")
-	notice, _ := comp.Notice("TRG-LOOP2345", "a@x.pt", "motivo", "", "a@x.pt", "assunto", "1")
+	notice, _ := comp.Notice("TRG-LOOP2345", "a@x.pt", reason.Text("motivo"), "", "a@x.pt", "assunto", "1")
 	answer, _ := comp.Answer(route.AnswerSpec{DraftID: 1, CaseRef: "TRG-LOOP2345", Customer: "c@x.pt", Subject: "Re: x", Text: "ok"})
 	for name, m := range map[string]route.Outgoing{"draft": draft, "notice": notice} {
 		for _, h := range []string{"X-Triagem", "Auto-Submitted", "X-Auto-Response-Suppress"} {
