@@ -118,6 +118,17 @@ func Codes() []string {
 // Keys are the names of code's values, in New's order.
 func Keys(code string) []string { return forms[code].keys }
 
+// Sample is code with each value written as its key in angle brackets ("<category>"):
+// what a check of a translation renders, to see every value in its place.
+func Sample(code string) Reason {
+	keys := forms[code].keys
+	args := make([]string, len(keys))
+	for i, k := range keys {
+		args[i] = "<" + k + ">"
+	}
+	return New(code, args...)
+}
+
 // Strings is each reason in English.
 func Strings(rs []Reason) []string {
 	out := make([]string, len(rs))

@@ -8,12 +8,9 @@ import (
 
 func TestEveryCodeWritesAllItsValues(t *testing.T) {
 	for _, code := range Codes() {
-		keys := Keys(code)
-		args := make([]string, len(keys))
-		for i, k := range keys {
-			args[i] = "<" + k + ">"
-		}
-		s := New(code, args...).String()
+		r := Sample(code)
+		args := r.Args
+		s := r.String()
 		for _, a := range args {
 			if strings.Count(s, a) != 1 {
 				t.Errorf("%s: %q holds %s %d times", code, s, a, strings.Count(s, a))

@@ -185,13 +185,8 @@ func (s *Set) CheckReasons(lang string) error {
 		if !slices.Contains(reason.Codes(), code) {
 			return fmt.Errorf("reasons.%s.tmpl defines %q, which is no reason code: the codes are %s", lang, code, strings.Join(reason.Codes(), ", "))
 		}
-		keys := reason.Keys(code)
-		args := make([]string, len(keys))
-		for i, k := range keys {
-			args[i] = "<" + k + ">"
-		}
-		if _, err := s.Reasons(lang, []reason.Reason{reason.New(code, args...)}); err != nil {
-			return fmt.Errorf("%w: the values of %q are %s", err, code, strings.Join(keys, ", "))
+		if _, err := s.Reasons(lang, []reason.Reason{reason.Sample(code)}); err != nil {
+			return fmt.Errorf("%w: the values of %q are %s", err, code, strings.Join(reason.Keys(code), ", "))
 		}
 	}
 	return nil

@@ -109,12 +109,8 @@ func TestReasonsInTheTeamsLanguage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, code := range reason.Codes() {
-		keys := reason.Keys(code)
-		args := make([]string, len(keys))
-		for i, k := range keys {
-			args[i] = "<" + k + ">"
-		}
-		r := reason.New(code, args...)
+		r := reason.Sample(code)
+		args := r.Args
 		got, err := s.Reasons("pt-PT", []reason.Reason{r})
 		if err != nil {
 			t.Errorf("%s: %v", code, err)
