@@ -124,21 +124,18 @@ type pendingEvent struct {
 var eventRows = []int{64, 16, 4, 1}
 
 // eventInsert[i] is the INSERT of eventRows[i] rows.
-var eventInsert = func() []string {
-	qs := make([]string, len(eventRows))
-	for i, n := range eventRows {
-		var q strings.Builder
-		q.WriteString(`INSERT INTO events (seq, at, type, case_ref, message, data, prev_hash, hash) VALUES `)
-		for r := range n {
-			if r > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?)`)
-		}
-		qs[i] = q.String()
+var eventInsert = multiRowInserts(`INSERT INTO events (seq, at, type, case_ref, message, data, prev_hash, hash) VALUES `,
+	`(?, ?, ?, ?, ?, ?, ?, ?)`, eventRows)
+
+// multiRowInserts is, for each count of rows, the INSERT that begins with head and has
+// that many copies of row.
+func multiRowInserts(head, row string, rows []int) []string {
+	qs := make([]string, len(rows))
+	for i, n := range rows {
+		qs[i] = head + row + strings.Repeat(","+row, n-1)
 	}
 	return qs
-}()
+}
 
 // flushEvents inserts the events logged since the last flush. On failure the chain head
 // is forgotten, to be read again from the table.
