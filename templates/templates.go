@@ -48,7 +48,9 @@ var funcs = template.FuncMap{
 
 // Purposes are the texts triagem writes: a customer's acknowledgement and answer, and
 // the team's forward, draft, review and refusal notice, and the subjects of the last four
-// (subjects.LANG.tmpl, one {{define}} each). A team's language needs all seven.
+// (subjects.LANG.tmpl, one {{define}} each). A team's language needs all seven. A
+// decision's reasons (reasons.LANG.tmpl, one {{define}} per code) are optional: what a
+// language leaves out is written in the log's English.
 var Purposes = []string{"ack", "answer", "draft", "forward", "review", "notice", "subjects"}
 
 // Load parses every embedded template. fallback is the language used when a template has
