@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -131,23 +132,14 @@ type Team struct {
 
 // AnswerLanguage is the language a customer who writes in lang is answered in.
 func (t Team) AnswerLanguage(lang string) string {
-	for _, l := range t.CustomerLanguages {
-		if l == lang {
-			return lang
-		}
+	if slices.Contains(t.CustomerLanguages, lang) {
+		return lang
 	}
 	return t.Language
 }
 
 // Asks reports whether the procedure asks customers for what ("name" or "nif").
-func (t Team) Asks(what string) bool {
-	for _, w := range t.Identify {
-		if w == what {
-			return true
-		}
-	}
-	return false
-}
+func (t Team) Asks(what string) bool { return slices.Contains(t.Identify, what) }
 
 // Approval configures approval by reply: agents answer a draft from their mail client.
 type Approval struct {
