@@ -117,12 +117,12 @@ func FindName(newText, signature, displayName string) *Name {
 func spelledAsIn(text, name string) string {
 	want := strings.Fields(textnorm.Fold(name))
 	words := strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' && r != '’' && r != '-' })
+	folded := make([]string, len(words))
+	for i, w := range words {
+		folded[i] = textnorm.Fold(w)
+	}
 	for i := 0; i+len(want) <= len(words); i++ {
-		same := true
-		for j := 0; j < len(want) && same; j++ {
-			same = textnorm.Fold(words[i+j]) == want[j]
-		}
-		if !same {
+		if !slices.Equal(folded[i:i+len(want)], want) {
 			continue
 		}
 		found := strings.Join(words[i:i+len(want)], " ")
