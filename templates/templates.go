@@ -135,6 +135,12 @@ func (s *Set) Line(purpose, block, lang string, data any) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return e.line(name, block, data)
+}
+
+// line executes block of e's file (named name in errors) as one line: every run of
+// spaces and line breaks becomes one space.
+func (e *entry) line(name, block string, data any) (string, error) {
 	var b bytes.Buffer
 	if err := e.tmpl.ExecuteTemplate(&b, block, data); err != nil {
 		return "", fmt.Errorf("template %s, block %q: %w", name, block, err)
@@ -163,11 +169,11 @@ func (s *Set) Reasons(lang string, rs []reason.Reason) ([]string, error) {
 			out[i] = r.String()
 			continue
 		}
-		var b bytes.Buffer
-		if err := e.tmpl.ExecuteTemplate(&b, r.Code, r.Values()); err != nil {
-			return nil, fmt.Errorf("template reasons.%s, block %q: %w", lang, r.Code, err)
+		line, err := e.line("reasons."+lang, r.Code, r.Values())
+		if err != nil {
+			return nil, err
 		}
-		out[i] = strings.Join(strings.Fields(b.String()), " ")
+		out[i] = line
 	}
 	return out, nil
 }
@@ -179,13 +185,14 @@ func (s *Set) CheckReasons(lang string) error {
 	if e == nil {
 		return nil
 	}
+	codes := reason.Codes()
 	for _, t := range e.tmpl.Templates() {
 		code := t.Name()
 		if code == e.tmpl.Name() {
 			continue
 		}
-		if !slices.Contains(reason.Codes(), code) {
-			return fmt.Errorf("reasons.%s.tmpl defines %q, which is no reason code: the codes are %s", lang, code, strings.Join(reason.Codes(), ", "))
+		if !slices.Contains(codes, code) {
+			return fmt.Errorf("reasons.%s.tmpl defines %q, which is no reason code: the codes are %s", lang, code, strings.Join(codes, ", "))
 		}
 		if _, err := s.Reasons(lang, []reason.Reason{reason.Sample(code)}); err != nil {
 			return fmt.Errorf("%w: the values of %q are %s", err, code, strings.Join(reason.Keys(code), ", "))
