@@ -15,6 +15,7 @@ import (
 
 	"github.com/triagem/triagem/spool"
 	"github.com/triagem/triagem/store"
+	"github.com/triagem/triagem/templates"
 )
 
 // The JSON contract of `triagem classify --json`, over the demo mail and the shared corpus.
@@ -81,7 +82,7 @@ func TestCheckConfigReportsErrors(t *testing.T) {
 	// A team language whose reasons.LANG.tmpl is missing is told so; its reasons stay English.
 	tdir := filepath.Join(dir, "texts")
 	os.Mkdir(tdir, 0o700)
-	for _, p := range []string{"ack", "answer", "draft", "forward", "review", "notice", "subjects"} {
+	for _, p := range templates.Purposes {
 		src, err := os.ReadFile(filepath.Join("../../templates", p+".pt-PT.tmpl"))
 		if err != nil {
 			t.Fatal(err)
