@@ -52,6 +52,12 @@ func TestFindName(t *testing.T) {
 		{"Conforme pedido segue: Patrícia Moura, NIF 190328476\n\nObrigada", "", "Patricia Moura", "Patrícia Moura"},
 		{"Fala o Joao Paulo Simoes.", "", "João Paulo Simões", "João Paulo Simões"},
 		{"A fatura, por favor.", "", "PATRICIA MOURA", "Patricia Moura"},
+		// A display name typed in lower case is still the customer's name; a word that is
+		// no name's keeps it from being one.
+		{"preciso d fatura obg\njoana", "", "joana pires", "Joana Pires"},
+		{"A receita, por favor.", "", "maria da conceição", "Maria da Conceição"},
+		{"A receita, por favor.", "", "apoio geral", ""},
+		{"A receita, por favor.", "", "the best team in town", ""},
 		// A sign-off on the name's own line.
 		{"Não encontrei o RQE dele.", "Att. Eduardo Matos", "", "Eduardo Matos"},
 		{"Podem ajudar?\nObrigada Aline Barbosa", "", "", "Aline Barbosa"},

@@ -108,7 +108,27 @@ func FindName(newText, signature, displayName string) *Name {
 	if n := cleanName(displayName); n != "" {
 		return &Name{Value: spelledAsIn(text, n), Source: "display-name"}
 	}
+	if n := lowerDisplayName(displayName); n != "" {
+		return &Name{Value: spelledAsIn(text, n), Source: "display-name"}
+	}
 	return nil
+}
+
+// lowerDisplayName is a display name the customer typed all in lower case ("joana pires"),
+// capitalised; "" when it is not all lower case or not a name once capitalised. Two to four
+// words only: a longer lower-case display name is more often a phrase than a name.
+func lowerDisplayName(displayName string) string {
+	words := strings.Fields(displayName)
+	if len(words) < 2 || len(words) > 4 || !isLowerWord(displayName) {
+		return ""
+	}
+	for i, w := range words {
+		if !particles[w] {
+			r := []rune(w)
+			words[i] = strings.ToUpper(string(r[0])) + string(r[1:])
+		}
+	}
+	return cleanName(strings.Join(words, " "))
 }
 
 // spelledAsIn returns name as the text spells it, when the text has the same words with
