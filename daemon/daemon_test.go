@@ -272,6 +272,21 @@ func TestSameMessageIDTwiceIsForwardedOnce(t *testing.T) {
 	if len(evs) != 1 {
 		t.Errorf("%d duplicate events, want 1", len(evs))
 	}
+	// A copy in a later batch is known from the batch's first look, not from a copy the
+	// batch itself decided.
+	if err := e.imap.Append("suporte@example.test", "INBOX", raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.smtp.Deliveries()); n != 2 {
+		t.Errorf("after a later copy, %d deliveries, want still 2", n)
+	}
+	evs, _ = e.app.Store.Events(context.Background(), store.Filter{Type: store.EvDuplicate})
+	if len(evs) != 2 {
+		t.Errorf("after a later copy, %d duplicate events, want 2", len(evs))
+	}
 }
 
 // The Message-ID comes with each body, and an oversized mail, whose body is never

@@ -30,6 +30,10 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 		if len(batch) == 0 {
 			return done, nil
 		}
+		seen, err := a.seenCases(ctx, batch)
+		if err != nil {
+			return done, err
+		}
 		// Decisions are prepared one by one (parsing, classifying, composing: no writes)
 		// and committed in groups: one fsync for up to groupCommit mails. Nothing is sent
 		// before its group commits, so a crash loses only undecided work, which is redone
@@ -45,6 +49,9 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 				return err
 			}
 			done += len(group)
+			for _, p := range group {
+				seen.touched[p.m.CaseKey] = true
+			}
 			group = group[:0]
 			size = min(2*size, groupCommit)
 			kick(a.wakeSender)
@@ -64,12 +71,13 @@ func (a *App) ProcessPending(ctx context.Context) (int, error) {
 					break
 				}
 			}
-			p, err := a.prepare(ctx, m, blobs)
+			p, err := a.prepare(ctx, m, blobs, seen)
 			if err != nil {
 				blobs.Discard()
 				return done, fmt.Errorf("decide %s: %w", m.CaseRef, err)
 			}
 			if p == nil { // a reply, handled in its own transaction
+				seen.touched[m.CaseKey] = true
 				done++
 				continue
 			}
@@ -112,6 +120,36 @@ const (
 	firstGroup  = 4
 )
 
+// seenCases is what a batch knows of the cases its mails may repeat: the decided case of
+// each key when the batch began, and the keys whose mail the batch has decided since.
+type seenCases struct {
+	decided map[string]string // case key → the case reference of its first decided mail
+	touched map[string]bool
+}
+
+func (a *App) seenCases(ctx context.Context, batch []store.Message) (seenCases, error) {
+	keys := make([]string, len(batch))
+	for i, m := range batch {
+		keys[i] = m.CaseKey
+	}
+	decided, err := a.Store.DecidedCases(ctx, keys)
+	return seenCases{decided: decided, touched: map[string]bool{}}, err
+}
+
+// earlier is the case that m repeats, or "". Only a key the batch has decided since it
+// began needs the database again: the batch's first look is otherwise still true, since
+// there is one decider.
+func (s seenCases) earlier(ctx context.Context, st *store.Store, m store.Message) (string, error) {
+	if ref, ok := s.decided[m.CaseKey]; ok {
+		return ref, nil
+	}
+	if !s.touched[m.CaseKey] {
+		return "", nil
+	}
+	ref, _, err := st.EarlierCase(ctx, m.CaseKey, m.ID)
+	return ref, err
+}
+
 // prepared is a decision ready to be written: everything computed, nothing stored yet but
 // the spool blobs (content-addressed, so a redo writes the same files).
 type prepared struct {
@@ -124,7 +162,7 @@ type prepared struct {
 
 // prepare computes the decision on m. A reply to a draft or a forward is acted on at once
 // (its own transaction) and gives nil.
-func (a *App) prepare(ctx context.Context, m store.Message, w *spool.Batch) (*prepared, error) {
+func (a *App) prepare(ctx context.Context, m store.Message, w *spool.Batch, seen seenCases) (*prepared, error) {
 	var d route.Decision
 	var pm *parse.Mail
 	var raw []byte
@@ -153,7 +191,7 @@ func (a *App) prepare(ctx context.Context, m store.Message, w *spool.Batch) (*pr
 		// recorded and moved, never forwarded again.
 		// Reading outside a transaction is enough: there is one decider, and a copy in the
 		// same group was committed before this one was prepared.
-		dupOf, _, err := a.Store.EarlierCase(ctx, m.CaseKey, m.ID)
+		dupOf, err := seen.earlier(ctx, a.Store, m)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -118,6 +119,41 @@ func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
 		return Message{}, fmt.Errorf("message %d: %w", id, sql.ErrNoRows)
 	}
 	return ms[0], nil
+}
+
+// DecidedCases returns, for each of keys that an already decided message has, the case
+// reference of the first such message: a mail with that key is a duplicate of that case.
+// One query for a batch of mails instead of one a mail (EarlierCase), which on the real
+// stack cost 5 % of triagem's CPU: each read from the pool, after a commit on the writer's
+// connection, loaded its index pages again.
+func (s *Store) DecidedCases(ctx context.Context, keys []string) (map[string]string, error) {
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.stmt(ctx, `SELECT case_key, case_ref FROM messages WHERE case_key IN (SELECT value FROM json_each(?)) AND state <> ? ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("look up decided cases: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, string(list), StateReceived)
+	if err != nil {
+		return nil, fmt.Errorf("look up decided cases: %w", err)
+	}
+	defer rows.Close()
+	refs := map[string]string{}
+	for rows.Next() {
+		var key, ref string
+		if err := rows.Scan(&key, &ref); err != nil {
+			return nil, fmt.Errorf("look up decided cases: %w", err)
+		}
+		if _, ok := refs[key]; !ok {
+			refs[key] = ref
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up decided cases: %w", err)
+	}
+	return refs, nil
 }
 
 // EarlierCase returns the case reference of another, already decided message with the same
