@@ -192,5 +192,6 @@ func (s *Spool) unframe(sums []string) error {
 		b.Discard()
 		return err
 	}
-	return s.deleteEach(framed, `DELETE FROM frames WHERE sum = ?`)
+	_, err = s.deleteEach(framed, `DELETE FROM frames WHERE sum = ?`)
+	return err
 }

@@ -233,10 +233,17 @@ func (s *Spool) Forget(sums []string) error {
 	for _, sum := range sums {
 		s.recent.drop(sum)
 	}
-	if err := s.deleteEach(sums, `DELETE FROM blobs WHERE sum = ?`, `DELETE FROM frames WHERE sum = ?`); err != nil {
+	small, err := s.deleteEach(sums, `DELETE FROM blobs WHERE sum = ?`, `DELETE FROM frames WHERE sum = ?`)
+	if err != nil {
 		return err
 	}
 	for _, sum := range sums {
+		// A small blob is in small.db, never in a file of its own too (its size decides):
+		// removing a file that was never there was a failed system call for each sent
+		// draft. A frame's sum may also have become a file (unframe), so it is tried.
+		if small[sum] {
+			continue
+		}
 		if p, err := s.path(sum); err == nil {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("spool: %w", err)
@@ -246,26 +253,32 @@ func (s *Spool) Forget(sums []string) error {
 	return nil
 }
 
-// deleteEach runs every query once for each sum, in one transaction of small.db.
-func (s *Spool) deleteEach(sums []string, queries ...string) error {
+// deleteEach runs every query once for each sum, in one transaction of small.db, and
+// returns the sums whose row the first query deleted.
+func (s *Spool) deleteEach(sums []string, queries ...string) (byFirst map[string]bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.db.Begin()
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
+	byFirst = map[string]bool{}
 	for _, sum := range sums {
-		for _, q := range queries {
-			if _, err := tx.Exec(q, sum); err != nil {
+		for i, q := range queries {
+			res, err := tx.Exec(q, sum)
+			if err != nil {
 				tx.Rollback()
-				return fmt.Errorf("spool: remove %s: %w", sum, err)
+				return nil, fmt.Errorf("spool: remove %s: %w", sum, err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 && i == 0 {
+				byFirst[sum] = true
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("spool: commit: %w", err)
+		return nil, fmt.Errorf("spool: commit: %w", err)
 	}
-	return nil
+	return byFirst, nil
 }
 
 // Remove deletes a blob, as Forget does; removing one that is already gone is not an

@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -114,6 +115,34 @@ func TestForgetLeavesNoBytes(t *testing.T) {
 	for _, f := range files {
 		if raw, _ := os.ReadFile(f); bytes.Contains(raw, []byte("tok-9f8e7d6c5b4a")) {
 			t.Errorf("%s still holds the forgotten bytes", filepath.Base(f))
+		}
+	}
+}
+
+// A large blob's file goes with a small blob's row in the same Forget: only small.db's
+// blobs are spared the attempt on a file.
+func TestForgetRemovesLargeBlobFiles(t *testing.T) {
+	s := openSpool(t)
+	large := bytes.Repeat([]byte("scan "), SmallMax/5+1)
+	b := s.Batch()
+	largeSum, _ := b.Put(large)
+	smallSum, _ := b.Put([]byte("a sent draft mail"))
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.path(largeSum)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the large blob has no file of its own: %v", err)
+	}
+	if err := s.Forget([]string{smallSum, largeSum}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the large blob's file is still there: %v", err)
+	}
+	for _, sum := range []string{smallSum, largeSum} {
+		if _, err := s.Get(sum); err == nil {
+			t.Errorf("%s is still readable", sum)
 		}
 	}
 }
