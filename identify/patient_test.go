@@ -1,10 +1,10 @@
 package identify
 
 import (
+	"github.com/triagem/triagem/dataset/rawtext"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -26,16 +26,11 @@ func TestFindPatientChangesNothing(t *testing.T) {
 		"o meu pai", "", "paciente", "my ",
 		"ſou o filho do Sr. Kelvin Silva", // folded by (?i), not by the lower-casing
 	}
-	for _, dir := range []string{"../dataset/train", "../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
-		files, _ := filepath.Glob(filepath.Join(dir, "*"))
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			texts = append(texts, strings.Split(string(b), "\n%%\n")...)
-		}
+	all, err := rawtext.Read("../dataset")
+	if err != nil {
+		t.Fatal(err)
 	}
+	texts = append(texts, all...)
 	mails, _ := filepath.Glob("../demo/mails/*.eml")
 	for _, f := range mails {
 		b, _ := os.ReadFile(f)
