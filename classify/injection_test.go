@@ -1,8 +1,9 @@
 package classify
 
 import (
-	"github.com/triagem/triagem/dataset/rawtext"
 	"testing"
+
+	"github.com/triagem/triagem/dataset/rawtext"
 )
 
 func TestStripInjection(t *testing.T) {

@@ -1,11 +1,12 @@
 package identify
 
 import (
-	"github.com/triagem/triagem/dataset/rawtext"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/triagem/triagem/dataset/rawtext"
 )
 
 // findPatient finds what patientName finds, tried from every position, on the data sets,
