@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -202,5 +203,59 @@ func TestForgetInnerAndFrameTogether(t *testing.T) {
 		if count(t, s, "blobs", x)+count(t, s, "frames", x) != 0 {
 			t.Errorf("%s is still stored", x[:8])
 		}
+	}
+}
+
+// The decider takes the mail's memory copy, then frames its forward around it: the spool
+// still knows from memory that the mail is there, and no longer once it is forgotten.
+func TestTakenBlobIsKnownUntilForgotten(t *testing.T) {
+	s := openSpool(t)
+	mail := benchMail(2)
+	b := s.Batch()
+	inner, _ := b.Put(mail)
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(inner); err != nil { // takes the memory copy
+		t.Fatal(err)
+	}
+	if !s.recent.has(inner) {
+		t.Fatal("a blob whose copy was taken is not known to be there")
+	}
+	if err := s.Forget([]string{inner}); err != nil {
+		t.Fatal(err)
+	}
+	if s.recent.has(inner) {
+		t.Fatal("a forgotten blob is still known to be there")
+	}
+	fwd := forwardOf(mail)
+	b = s.Batch()
+	sum, err := b.PutAround(fwd, inner, mail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if count(t, s, "frames", sum) != 0 {
+		t.Error("a forward was framed around a forgotten mail")
+	}
+	if got, err := s.Get(sum); err != nil || !bytes.Equal(got, fwd) {
+		t.Errorf("the forward reads back as %d bytes, %v", len(got), err)
+	}
+}
+
+// served keeps the last servedMax sums, not more.
+func TestServedIsBounded(t *testing.T) {
+	var r recent
+	for i := range servedMax + 10 {
+		r.add(fmt.Sprint(i), []byte("x"))
+		r.take(fmt.Sprint(i))
+	}
+	if len(r.served) != servedMax {
+		t.Errorf("%d sums remembered, want %d", len(r.served), servedMax)
+	}
+	if r.has("0") || !r.has(fmt.Sprint(servedMax+9)) {
+		t.Error("the oldest sum is remembered, or the newest is not")
 	}
 }

@@ -18,7 +18,17 @@ type recent struct {
 	mu    sync.Mutex
 	size  int
 	blobs map[string][]byte
+	// served remembers the sums whose copy was taken, the last servedMax of them: they are
+	// durable still (Forget drops them here too). A forward is framed around the mail the
+	// decider has just taken, and asking small.db whether that mail is there was 1.7 % of
+	// triagem's CPU on the real stack.
+	served     map[string]bool
+	servedRing []string
+	servedNext int
 }
+
+// servedMax bounds served: a batch of decisions is 100 mails.
+const servedMax = 1024
 
 func (r *recent) add(sum string, b []byte) {
 	r.mu.Lock()
@@ -40,17 +50,44 @@ func (r *recent) take(sum string) (b []byte, ok bool) {
 	if b, ok = r.blobs[sum]; ok {
 		delete(r.blobs, sum)
 		r.size -= len(b)
+		r.serve(sum)
 	}
 	return b, ok
 }
 
-// drop forgets the copy of sum, if any.
-func (r *recent) drop(sum string) { r.take(sum) }
+// serve remembers that sum was durable when its copy was taken, forgetting the oldest
+// such sum once there are servedMax.
+func (r *recent) serve(sum string) {
+	if r.served == nil {
+		r.served, r.servedRing = map[string]bool{}, make([]string, servedMax)
+	}
+	if r.served[sum] {
+		return
+	}
+	if old := r.servedRing[r.servedNext]; old != "" {
+		delete(r.served, old)
+	}
+	r.servedRing[r.servedNext] = sum
+	r.servedNext = (r.servedNext + 1) % servedMax
+	r.served[sum] = true
+}
 
-// has reports whether there is a copy of sum, leaving it in place.
+// drop forgets sum: its copy, if any, and that it was served.
+func (r *recent) drop(sum string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.blobs[sum]; ok {
+		delete(r.blobs, sum)
+		r.size -= len(b)
+	}
+	delete(r.served, sum) // its ring slot stays, and is reused in its turn
+}
+
+// has reports whether sum is known durable from memory: a copy is waiting, or one was
+// taken and sum has not been forgotten since.
 func (r *recent) has(sum string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, ok := r.blobs[sum]
-	return ok
+	return ok || r.served[sum]
 }
