@@ -91,11 +91,15 @@ func (a *App) moveGroup(ctx context.Context, cn *mailbox.Conn, folder string, g 
 }
 
 func (a *App) finish(ctx context.Context, g []store.MoveItem, folder, how string) error {
+	ids := make([]int64, len(g))
+	for i, it := range g {
+		ids[i] = it.ID
+	}
 	return a.Store.Tx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		if err := tx.Finish(ids); err != nil {
+			return err
+		}
 		for _, it := range g {
-			if err := tx.Finish(it.ID); err != nil {
-				return err
-			}
 			if err := tx.Moved(it.CaseRef, it.ID, folder, how); err != nil {
 				return err
 			}

@@ -245,11 +245,15 @@ func (s *Store) ReadyToMove(ctx context.Context, inbox, mailbox, reviewFolder st
 	return out, rows.Err()
 }
 
-// Finish marks a message done after its original was moved (or could not be, with reason).
-func (t *Tx) Finish(id int64) error {
-	_, err := t.exec(`UPDATE messages SET state = ? WHERE id = ? AND state = ?`, StateDone, id, StateDecided)
+// Finish marks messages done after their originals were moved (or could not be, with
+// reason): one statement for a group, the ids passed as one JSON array.
+func (t *Tx) Finish(ids []int64) error {
+	list, err := json.Marshal(ids)
 	if err != nil {
-		return fmt.Errorf("mark message done: %w", err)
+		return err
+	}
+	if _, err := t.exec(`UPDATE messages SET state = ? WHERE id IN (SELECT value FROM json_each(?)) AND state = ?`, StateDone, string(list), StateDecided); err != nil {
+		return fmt.Errorf("mark messages done: %w", err)
 	}
 	return nil
 }
