@@ -326,9 +326,40 @@ func (c *Classifier) decideRules(res *Result) {
 // customers often put the topic in a P.S. or their name under it.
 // Sentences addressed to an automated reader ("ignore previous instructions…") are
 // removed from every part, so they neither count as evidence nor reach a language model.
+//
+// A forward with a note of a few words ("Fwd:", "Reencaminho o pedido da minha mulher")
+// is the customer passing on the mail below as the request: its forwarded text counts as
+// new text, not as someone else's history.
 func InputOf(m *parse.Mail) Input {
 	subject, a := stripInjection(m.Subject)
 	text, b := stripInjection(m.NewText + "\n" + m.Signature)
 	quoted, c := stripInjection(m.Quoted)
+	if quoted != "" && IsForwardSubject(m.Subject) && len(strings.Fields(m.NewText)) <= forwardNoteWords {
+		text, quoted = text+"\n"+quoted, ""
+	}
 	return Input{Subject: subject, NewText: text, Quoted: quoted, Injection: a || b || c}
+}
+
+// forwardNoteWords is the longest note above a forward that still passes the forwarded
+// mail on as the request; a longer note is a request of its own.
+const forwardNoteWords = 30
+
+// IsForwardSubject reports whether a subject starts with a forward prefix (Fwd:, Fw:,
+// Enc:, RV:, TR:, WG:), possibly after a ticket tag.
+func IsForwardSubject(subject string) bool {
+	s := strings.TrimSpace(subject)
+	if strings.HasPrefix(s, "[") {
+		if j := strings.IndexByte(s, ']'); j > 0 {
+			s = strings.TrimSpace(s[j+1:])
+		}
+	}
+	i := strings.IndexByte(s, ':')
+	if i <= 0 || i > 4 {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(s[:i])) {
+	case "fw", "fwd", "enc", "rv", "tr", "wg":
+		return true
+	}
+	return false
 }

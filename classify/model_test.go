@@ -10,6 +10,7 @@ import (
 	"github.com/triagem/triagem/config"
 	"github.com/triagem/triagem/daemon"
 	"github.com/triagem/triagem/dataset"
+	"github.com/triagem/triagem/parse"
 )
 
 func shippedConfig(t testing.TB) *config.Config {
@@ -152,6 +153,31 @@ func TestIsReplySubject(t *testing.T) {
 		"Fwd: receita": false, "ENC: receita": false, "Receita": false, "Reembolso: urgente": false, "[Ticket] Re: x": true} {
 		if got := classify.IsReplySubject(s); got != want {
 			t.Errorf("IsReplySubject(%q) = %v", s, got)
+		}
+	}
+}
+
+// A forward with a short note passes the mail below on as the request: its text is read as
+// new text. A reply's history, and a forward under a note of its own, stay history.
+func TestInputOfAForwardWithAShortNote(t *testing.T) {
+	forwarded := "De: Jorge Tomé\nAssunto: seguro\n\nEla quer saber se a consulta está coberta pelo seguro."
+	long := strings.Repeat("palavra ", 40)
+	cases := []struct {
+		subject, note string
+		asNew         bool
+	}{
+		{"Fwd: seguro", "Reencaminho o pedido da minha mulher.", true},
+		{"ENC: seguro", "", true},
+		{"[#12] Fw: seguro", "Vejam abaixo.", true},
+		{"Re: seguro", "Obrigado.", false},
+		{"Fwd: seguro", long, false},
+		{"seguro", "Reencaminho o pedido da minha mulher.", false},
+	}
+	for _, c := range cases {
+		in := classify.InputOf(&parse.Mail{Subject: c.subject, NewText: c.note, Quoted: forwarded})
+		gotNew := strings.Contains(in.NewText, "coberta pelo seguro") && in.Quoted == ""
+		if gotNew != c.asNew {
+			t.Errorf("%q with a note of %d words: forwarded text read as new %v, want %v", c.subject, len(strings.Fields(c.note)), gotNew, c.asNew)
 		}
 	}
 }

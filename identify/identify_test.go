@@ -80,6 +80,9 @@ func TestFindNameOnSignOffLinesAndForRelatives(t *testing.T) {
 		{"Não recebi a fatura.\nObrigado, Paulo Reis", "", "Paulo Reis"},
 		{"Olá, sou filha do Artur Sequeira (NIF 263212238). Ele não recebeu a receita. Obrigada, Catarina", "Catarina Sequeira", "Artur Sequeira"},
 		{"Sou o neto da Sra. Maria Alice Rocha e escrevo por ela.", "", "Maria Alice Rocha"},
+		// The article Portuguese puts before a name: "a minha mulher, a Sara Tomé".
+		{"Reencaminho o pedido da minha mulher, a Sara Tomé (NIF 244944547), que não tem email.", "Jorge Tomé", "Sara Tomé"},
+		{"Escrevo pelo meu pai, o Sr. Manuel Alves.", "", "Manuel Alves"},
 		{"Problema na app.\nObrigada, Natália", "Natália Reis", "Natália Reis"},
 	}
 	for _, c := range cases {

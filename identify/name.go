@@ -31,7 +31,7 @@ var (
 // signOff is a word that closes a mail, and may stand before the name on its line.
 var signOff = regexp.MustCompile(`(?i)^(att|atte|atenciosamente|abs|abraços?|cordialmente|grat[oa]|obrigad[oa]|obg|cumprimentos|regards|thanks|saludos)[.,:!]*$`)
 
-const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
+const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:[oa]\s+)?(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
 
 // patientStarts are the ways a patientName match can begin, in lower case: every
 // alternative of patientSrc starts with one of them.
