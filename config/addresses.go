@@ -92,6 +92,9 @@ func (c *Config) RewriteAddresses(fn func(local, domain string) string) {
 	}
 }
 
+// FormSenders is the set of team.form_senders.
+func (c *Config) FormSenders() map[string]bool { return AddressSet(c.Team.FormSenders...) }
+
 // SortedKeys returns the keys of a set in order, for stable output.
 func SortedKeys(set map[string]bool) []string {
 	out := make([]string, 0, len(set))

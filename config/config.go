@@ -110,6 +110,10 @@ type Team struct {
 	Agents []string `toml:"agents"`
 	// OwnAddresses are ours: mail from them is never answered or forwarded.
 	OwnAddresses []string `toml:"own_addresses"`
+	// FormSenders are the addresses a web contact form sends from on a customer's behalf.
+	// Their mail is the customer's: screened for loops and bounces but not as a robot's,
+	// and answered at the form's single Reply-To, or else its "Email:" field.
+	FormSenders []string `toml:"form_senders"`
 	// ReviewEscalation, when set, receives a copy of every case sent to human review.
 	ReviewEscalation string `toml:"review_escalation"`
 	// Language of the team, and of the customers' answers unless CustomerLanguages holds

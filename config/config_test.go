@@ -135,3 +135,22 @@ func TestIdentifyKnowsNameAndNIF(t *testing.T) {
 		t.Errorf("procedure 001 asks NOME and NIF: %v, %+v", err, cfg.Team.Identify)
 	}
 }
+
+// A form's mail is a customer's: its sender cannot also be an agent or one of ours.
+func TestFormSendersAreNeitherAgentsNorOurs(t *testing.T) {
+	base := string(triagem.DefaultConfig)
+	ok := strings.Replace(base, "form_senders = []", `form_senders = ["Formulários <Forms@medicoonline.example.pt>"]`, 1)
+	cfg, err := config.Parse("test.toml", []byte(ok))
+	if err != nil || !cfg.FormSenders()["forms@medicoonline.example.pt"] {
+		t.Fatalf("a form sender: %v, %v", err, cfg.FormSenders())
+	}
+	for bad, want := range map[string]string{
+		`form_senders = ["agentes@medicoonline.example.pt"]`: "team.form_senders has agentes@",
+		`form_senders = ["suporte@medicoonline.example.pt"]`: "team.form_senders has suporte@",
+		`form_senders = ["not an address"]`:                  "is not a mail address",
+	} {
+		if _, err := config.Parse("test.toml", []byte(strings.Replace(base, "form_senders = []", bad, 1))); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", bad, err, want)
+		}
+	}
+}

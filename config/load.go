@@ -183,6 +183,13 @@ func (c *Config) check(path string, lines keyIndex) Errors {
 	for _, a := range c.Team.OwnAddresses {
 		addr("team.own_addresses", a)
 	}
+	agents, own := AddressSet(c.Team.Agents...), c.OwnAddresses()
+	for _, a := range c.Team.FormSenders {
+		addr("team.form_senders", a)
+		if pa, err := ParseAddress(a); err == nil && (agents[pa.Address] || own[pa.Address]) {
+			bad("team.form_senders", "team.form_senders has %s, which is also an agent or one of our own addresses: a form's mail is a customer's", pa.Address)
+		}
+	}
 	if c.Team.ReviewEscalation != "" {
 		addr("team.review_escalation", c.Team.ReviewEscalation)
 	}

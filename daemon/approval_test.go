@@ -398,3 +398,40 @@ func decodeQP(s string) string {
 	}
 	return string(b)
 }
+
+// A web form's mail, from a noreply sender with Auto-Submitted set, is a customer's: it is
+// forwarded, drafted, and once approved answered at the form's Reply-To, never at the form.
+func TestWebFormMailIsAnsweredAtItsCustomer(t *testing.T) {
+	const form = "noreply@forms.example.test"
+	e := approvalEnv(t, func(c *config.Config) { c.Team.FormSenders = []string{form} })
+	raw := []byte("From: Formulário de contacto <" + form + ">\r\nTo: suporte@example.test\r\nReply-To: " + customer + "\r\n" +
+		"Auto-Submitted: auto-generated\r\nSubject: [Contacto] Faturas\r\nMessage-ID: <form-77@forms.example.test>\r\n" +
+		"Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n\r\nNome: Ana Costa\r\nEmail: " + customer + "\r\nNIF: 190328477\r\n" +
+		"Mensagem: Boa tarde, preciso da fatura da teleconsulta de ontem para o IRS.\r\n")
+	before := len(e.smtp.Deliveries())
+	e.deliver(t, raw)
+	var draft mailtest.Delivery
+	forwarded := false
+	for _, d := range e.smtp.Deliveries()[before:] {
+		for _, r := range d.Rcpts {
+			switch {
+			case r == form:
+				t.Errorf("something was sent to the form's own address: %s", hdr(d.Data, "Subject"))
+			case r == agentAna && strings.Contains(hdr(d.Data, "Subject"), "Rascunho"):
+				draft = d
+			case strings.HasPrefix(r, "rute.joao"):
+				forwarded = true
+			}
+		}
+	}
+	if !forwarded || draft.Data == nil {
+		t.Fatalf("forwarded to the invoice contact: %v; a draft for %s: %v", forwarded, agentAna, draft.Data != nil)
+	}
+	if len(e.toCustomer()) != 0 {
+		t.Fatal("the customer got mail before any approval")
+	}
+	e.deliver(t, reply(draft, agentAna, "APROVAR", gmail))
+	if got := e.toCustomer(); len(got) != 1 {
+		t.Fatalf("%d answers to the form's customer after APROVAR, want 1", len(got))
+	}
+}

@@ -81,7 +81,7 @@ func NewEvaluator(cfg *config.Config) (*Evaluator, error) {
 		Composer:  route.NewComposer(cfg, tmpl),
 		Templates: tmpl,
 		allowed:   cfg.Recipients(),
-		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: config.AddressSet(cfg.Team.Agents...), Departments: cfg.Departments(),
+		screenEnv: screen.Env{Own: cfg.OwnAddresses(), Agents: config.AddressSet(cfg.Team.Agents...), Departments: cfg.Departments(), Forms: cfg.FormSenders(),
 			MessageIDDomain: cfg.Daemon.MessageIDDomain},
 		limits: ParseLimits(cfg),
 	}, nil

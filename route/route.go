@@ -84,6 +84,8 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	}
 	switch v.Kind {
 	case screen.Customer:
+	case screen.Form:
+		d.Customer = FormCustomer(m)
 	case screen.Automated, screen.Own, screen.Loop:
 		d.Action, d.Folder = Ignore, r.cfg.Folders.Processed
 		d.Reasons = []reason.Reason{reason.New("not-answered", v.Reason)}
@@ -107,7 +109,7 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	d.Language = r.cfg.Team.AnswerLanguage(classify.Language(m.Subject+"\n"+m.NewText, r.cfg.Team.Language))
 
 	display := ""
-	if len(m.From) > 0 {
+	if len(m.From) > 0 && v.Kind != screen.Form { // a form's display name is the form's
 		display = m.From[0].Name
 	}
 	if r.cfg.Team.Asks("nif") {
@@ -116,6 +118,11 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	d.Name = identify.FindName(m.NewText, m.Signature, display)
 	d.Identified = (d.Name != nil || !r.cfg.Team.Asks("name")) && (d.ValidNIF() != "" || !r.cfg.Team.Asks("nif"))
 
+	if d.Customer == "" { // a form's mail that names nobody to answer
+		d.Action, d.Folder = Review, r.cfg.Folders.Review
+		d.Reasons = append(d.Reasons, reason.New("form-no-address"))
+		return d
+	}
 	cat := r.cfg.Category(res.Category)
 	if res.Unsure || cat == nil || cat.Review {
 		d.Action, d.Folder = Review, r.cfg.Folders.Review

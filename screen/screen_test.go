@@ -64,3 +64,32 @@ func TestAutomatedMailIsRecognised(t *testing.T) {
 		t.Errorf("an agent's reply to a draft: %v", v)
 	}
 }
+
+// A configured web form's mail carries a program's marks, but a customer wrote it; the
+// same marks from any other sender make a robot, and a form's bounce is still a bounce.
+func TestFormMailIsACustomers(t *testing.T) {
+	env := Env{Own: map[string]bool{"suporte@ours.example": true}, Forms: map[string]bool{"noreply@forms.ours.example": true}}
+	const body = "\r\n\r\nNome: Ana Lopes\r\nEmail: ana@c.example\r\nMensagem: preciso da fatura\r\n"
+	cases := []struct {
+		hdr  string
+		want Kind
+	}{
+		{"From: Formulário <noreply@forms.ours.example>\r\nAuto-Submitted: auto-generated\r\nPrecedence: bulk\r\nX-Auto-Generated: yes", Form},
+		{"From: noreply@forms.ours.example", Form},
+		{"From: noreply@other.example\r\nAuto-Submitted: auto-generated", Automated},
+		{"From: noreply@other.example", Automated},
+		{"From: noreply@forms.ours.example\r\nList-Id: <news.ours.example>", Automated},
+		{"From: noreply@forms.ours.example\r\nReturn-Path: <>", Automated},
+		{"From: noreply@forms.ours.example\r\nSubject: Undeliverable: contacto", Automated},
+		{"From: noreply@forms.ours.example\r\nX-Triagem: TRG-1", Own},
+	}
+	for _, c := range cases {
+		m, err := parse.Parse([]byte(c.hdr+body), parse.Limits{MaxHeaderBytes: 1 << 16, MaxParts: 10, MaxDepth: 5, MaxTextBytes: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := Check(m, env); v.Kind != c.want {
+			t.Errorf("%q: %v, want %q", c.hdr, v, c.want)
+		}
+	}
+}
