@@ -1,6 +1,7 @@
 package classify_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/triagem/triagem"
@@ -116,5 +117,35 @@ func TestUnlessSpansSubjectAndNewTextButNotTheQuote(t *testing.T) {
 	}
 	if !fired(classify.Input{Subject: "2ª via", NewText: "Preciso do atestado outra vez.", Quoted: "Segue a fatura pedida."}) {
 		t.Error("an invoice in the quoted history blocked copy-again in the subject")
+	}
+}
+
+// Two neighbouring letters swapped in a long word still match its one-word phrase; the
+// first letter, a short word, and a word that differs otherwise do not.
+func TestSlipsOfLongWordsMatch(t *testing.T) {
+	c := shipped(t)
+	hit := func(text, rule string) bool {
+		for _, h := range c.Classify(classify.Input{Subject: "olá", NewText: text}).Hits {
+			if h.Rule == rule {
+				return true
+			}
+		}
+		return false
+	}
+	for text, want := range map[string]bool{
+		"queria a fatrua da consulta":     true,  // fatura
+		"a app no meu andriod nao abre":   true,  // android (tech-words)
+		"queria a aftura da consulta":     false, // the first letter moved
+		"numa consulta futura":            false, // another word, one letter off
+		"queria a fatura da consulta":     true,
+		"o recbio da consulta, por favor": true, // recibo
+	} {
+		rule := "invoice"
+		if strings.Contains(text, "andriod") {
+			rule = "tech-words"
+		}
+		if got := hit(text, rule); got != want {
+			t.Errorf("%q: %s fired %v, want %v", text, rule, got, want)
+		}
 	}
 }

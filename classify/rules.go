@@ -19,8 +19,13 @@ func (c *Classifier) index() {
 					ref := phraseRef{rule: id, n: n, unless: unless, p: p}
 					if p.prefix && len(p.words) == 1 {
 						c.prefixOnly = append(c.prefixOnly, ref)
-					} else {
-						c.byFirst[p.words[0]] = append(c.byFirst[p.words[0]], ref)
+						continue
+					}
+					c.byFirst[p.words[0]] = append(c.byFirst[p.words[0]], ref)
+					if len(p.words) == 1 && !p.prefix {
+						for _, typo := range transpositions(p.words[0]) {
+							c.byFirst[typo] = append(c.byFirst[typo], ref)
+						}
 					}
 				}
 			}
@@ -28,6 +33,32 @@ func (c *Classifier) index() {
 			add(r.unless, true)
 		}
 	}
+}
+
+// minTypoLetters is the shortest word whose typing slips are matched too: in a short word,
+// two letters swapped make another word more often than a slip.
+const minTypoLetters = 6
+
+// transpositions are the slips of a word that customers type most: two neighbouring
+// letters swapped ("fatrua" for "fatura", "andriod"), never the first letter, in words of
+// minTypoLetters or more. They are indexed as the word itself, so matching costs nothing
+// more. Only whole one-word phrases get them: a prefix ("cobrad*") is tried against every
+// word, and its slips would be as many more tries.
+func transpositions(w string) []string {
+	r := []rune(w)
+	if len(r) < minTypoLetters {
+		return nil
+	}
+	var out []string
+	for i := 1; i+1 < len(r); i++ {
+		if r[i] == r[i+1] {
+			continue
+		}
+		t := append([]rune(nil), r...)
+		t[i], t[i+1] = t[i+1], t[i]
+		out = append(out, string(t))
+	}
+	return out
 }
 
 // matchAt reports whether p occurs in words starting at i.
@@ -68,7 +99,8 @@ func (c *Classifier) match(words []string, m *sectionMatch) {
 	}
 	for i, w := range words {
 		for _, ref := range c.byFirst[w] {
-			if matchAt(words, i, ref.p) {
+			// A one-word phrase is found by its key: the word, or one of its slips.
+			if len(ref.p.words) == 1 || matchAt(words, i, ref.p) {
 				found(ref)
 			}
 		}
