@@ -37,8 +37,10 @@ func (o Outcome) Right() bool {
 type Report struct {
 	Total, Right int
 	// Routed counts mails forwarded without a human; RoutedRight those among them whose
-	// category was right. Routable counts mails whose label is a forwarding category.
-	Routed, RoutedRight, Routable int
+	// category was right. Routable counts mails whose label is a forwarding category, and
+	// RoutedRoutable those of them that were forwarded: a mail labelled "other" that is
+	// forwarded under one of its also_ok categories is routed, but is no coverage.
+	Routed, RoutedRight, Routable, RoutedRoutable int
 	// Leaks are sensitive-category mails forwarded anywhere but that category's address.
 	Leaks []Outcome
 	// Sensitive names the sensitive categories (procedure 001's clinical).
@@ -73,11 +75,15 @@ func Measure(cfg *config.Config, outs []Outcome) Report {
 			r.Right++
 		}
 		cat := cfg.Category(label)
-		if cat != nil && !cat.Review {
+		routable := cat != nil && !cat.Review
+		if routable {
 			r.Routable++
 		}
 		if o.Decision.Action == route.Forward {
 			r.Routed++
+			if routable {
+				r.RoutedRoutable++
+			}
 			if right {
 				r.RoutedRight++
 			}
@@ -153,6 +159,9 @@ func (r Report) Accuracy() float64 { return pct(r.Right, r.Total) }
 // Coverage is the share of all mails routed without a human.
 func (r Report) Coverage() float64 { return pct(r.Routed, r.Total) }
 
+// RoutableCoverage is the share of the mail that has a department that was routed.
+func (r Report) RoutableCoverage() float64 { return pct(r.RoutedRoutable, r.Routable) }
+
 // Precision is the share of automatically routed mails whose category was right.
 func (r Report) Precision() float64 { return pct(r.RoutedRight, r.Routed) }
 
@@ -175,7 +184,7 @@ func (r Report) PrecisionRecall(class string) (precision, recall float64, suppor
 func (r Report) Write(w io.Writer, traces bool) {
 	fmt.Fprintf(w, "mails            %d\n", r.Total)
 	fmt.Fprintf(w, "accuracy         %.1f %% (%d/%d)\n", r.Accuracy(), r.Right, r.Total)
-	fmt.Fprintf(w, "auto-routed      %.1f %% of all mail (%d/%d), %.1f %% of routable mail (%d)\n", r.Coverage(), r.Routed, r.Total, pct(r.Routed, r.Routable), r.Routable)
+	fmt.Fprintf(w, "auto-routed      %.1f %% of all mail (%d/%d), %.1f %% of routable mail (%d)\n", r.Coverage(), r.Routed, r.Total, r.RoutableCoverage(), r.Routable)
 	fmt.Fprintf(w, "  precision      %.1f %% (%d/%d right)\n", r.Precision(), r.RoutedRight, r.Routed)
 	fmt.Fprintf(w, "sensitive leaks  %d (%s)\n", len(r.Leaks), strings.Join(r.Sensitive, ", "))
 	fmt.Fprintf(w, "NIF exact match  %.1f %% (%d/%d)\n", pct(r.NIFRight, r.Total), r.NIFRight, r.Total)
