@@ -161,7 +161,7 @@ func TestAThankYouIsNotARequest(t *testing.T) {
 	}
 	for text, want := range map[string]string{
 		"Já recebi a fatura, obrigado. Mas reparei que a consulta foi cobrada duas vezes, podem devolver uma?": "refund",
-		"O problema da app ficou resolvido. Aproveito para pedir a fatura das consultas de fevereiro.":        "invoice",
+		"O problema da app ficou resolvido. Aproveito para pedir a fatura das consultas de fevereiro.":         "invoice",
 	} {
 		if r := c.Classify(classify.Input{Subject: "Re: pedido", NewText: text}); r.Category != want {
 			t.Errorf("%q: %s (unsure %v), want %s", text, r.Category, r.Unsure, want)
