@@ -154,7 +154,8 @@ func TestSlipsOfLongWordsMatch(t *testing.T) {
 // or a word that asks, the new request is routed as usual.
 func TestAThankYouIsNotARequest(t *testing.T) {
 	c := shipped(t)
-	for _, text := range []string{"Obrigada, já recebi o atestado. Bom trabalho!", "Já chegou a receita, obrigado.", "Thanks, I've already received the invoice."} {
+	for _, text := range []string{"Obrigada, já recebi o atestado. Bom trabalho!", "Já chegou a receita, obrigado.", "Thanks, I've already received the invoice.",
+		"Quero deixar um elogio à Dra. Sofia, que foi muito atenciosa e me explicou a medicação toda."} {
 		if r := c.Classify(classify.Input{Subject: "Re: pedido", NewText: text}); !r.Unsure && r.Category != "other" {
 			t.Errorf("%q: routed as %s at %.2f", text, r.Category, r.Confidence)
 		}
@@ -162,6 +163,7 @@ func TestAThankYouIsNotARequest(t *testing.T) {
 	for text, want := range map[string]string{
 		"Já recebi a fatura, obrigado. Mas reparei que a consulta foi cobrada duas vezes, podem devolver uma?": "refund",
 		"O problema da app ficou resolvido. Aproveito para pedir a fatura das consultas de fevereiro.":         "invoice",
+		"Queria agradecer a rapidez, mas a médica recusou passar a receita e quero apresentar queixa.":         "clinical",
 	} {
 		if r := c.Classify(classify.Input{Subject: "Re: pedido", NewText: text}); r.Category != want {
 			t.Errorf("%q: %s (unsure %v), want %s", text, r.Category, r.Unsure, want)
