@@ -158,73 +158,115 @@ func TestAMisbehavingLLMKeepsTheGuarantees(t *testing.T) {
 	}
 }
 
-// A well-formed but confidently wrong model can only confirm cases the local model was
-// already close to routing: it never causes a clinical leak or an address outside the
-// config, and the damage to precision is bounded.
+// A model that answers at random, agreeing with the local guess only by chance, can neither
+// leak a clinical case nor cost much precision. It cycles through the categories, one
+// answer a mail; run from each of the cycle's seven phases, it gives every mail every
+// answer once, so the measure does not hang on which mails one phase happens to agree with
+// (a single phase put one wrong lift among six routed mails, or none, by the mails' order).
 func TestALyingLLMCannotLeak(t *testing.T) {
 	cats := []string{"documents", "insurance", "tech", "refund", "invoice", "clinical", "other"}
-	var n atomic.Int64
-	liar := func(req llmtest.Request) llmtest.Reply {
-		return llmtest.Reply{Content: fmt.Sprintf(`{"category":%q,"confidence":1}`, cats[int(n.Add(1))%len(cats)])}
-	}
 	for _, mode := range []string{"unsure", "always"} {
 		for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
-			r := evaluate(t, withLLM(t, mode, liar), dir)
-			if len(r.Leaks) > 0 {
-				t.Errorf("%s, %s: %d clinical leaks", mode, dir, len(r.Leaks))
+			routed, right := 0, 0
+			for phase := range cats {
+				var n atomic.Int64
+				n.Store(int64(phase))
+				liar := func(req llmtest.Request) llmtest.Reply {
+					return llmtest.Reply{Content: fmt.Sprintf(`{"category":%q,"confidence":1}`, cats[int(n.Add(1))%len(cats)])}
+				}
+				r := evaluate(t, withLLM(t, mode, liar), dir)
+				if len(r.Leaks) > 0 {
+					t.Errorf("%s, %s, phase %d: %d clinical leaks", mode, dir, phase, len(r.Leaks))
+				}
+				routed, right = routed+r.Routed, right+r.RoutedRight
 			}
-			if r.Precision() < 95 {
-				t.Errorf("%s, %s: precision %.1f %% with a lying LLM", mode, dir, r.Precision())
+			precision := 100 * float64(right) / float64(routed)
+			if precision < 95 {
+				t.Errorf("%s, %s: precision %.1f %% (%d of %d routed right) with a lying LLM", mode, dir, precision, right, routed)
 			}
-			t.Logf("%s, %s: routed %d, precision %.1f %%", mode, dir, r.Routed, r.Precision())
+			t.Logf("%s, %s: over seven phases, routed %d, precision %.1f %%", mode, dir, routed, precision)
 		}
 	}
 }
 
-// An LLM that knows the answer lets more mail through without a human, and precision
-// holds: the combination adds coverage, not risk.
-func TestAGoodLLMAddsCoverage(t *testing.T) {
-	labels := map[string]string{}
+// answers maps a key of each held-out mail's prompt (its first words) to what a test model
+// answers for it, as pick says; a key that two mails share with different answers is
+// dropped. Evaluating without a model also gives pick the local decision.
+func answers(t *testing.T, pick func(m dataset.Mail, local route.Decision) string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ev, err := daemon.NewEvaluator(shipped(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
 		mails, err := dataset.ReadLabelled(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := daemon.NewEvaluator(shipped(t))
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, m := range mails {
-			_, pm := ev.Evaluate(context.Background(), m.Raw)
+			d, pm := ev.Evaluate(context.Background(), m.Raw)
 			// A key must name one mail: a short one ("Boa tarde,", or none for a mail
 			// that is only a NIF) would match other mails' prompts too.
 			if pm == nil {
 				continue
 			}
 			if key := firstWords(pm.NewText); len(strings.Fields(key)) >= 3 {
-				if prev, ok := labels[key]; ok && prev != m.Category {
-					labels[key] = "" // ambiguous: the oracle does not know this one
+				if prev, ok := out[key]; ok && prev != pick(m, d) {
+					out[key] = "" // ambiguous: the model does not know this one
 				} else {
-					labels[key] = m.Category
+					out[key] = pick(m, d)
 				}
 			}
 		}
 	}
-	oracle := func(req llmtest.Request) llmtest.Reply {
+	return out
+}
+
+// answering is a test model that gives the answer of the key its prompt holds, with conf.
+func answering(keys map[string]string, conf float64) func(llmtest.Request) llmtest.Reply {
+	return func(req llmtest.Request) llmtest.Reply {
 		user := req.Messages[len(req.Messages)-1].Content
-		for key, cat := range labels {
+		for key, cat := range keys {
 			if cat != "" && strings.Contains(user, key) {
-				return llmtest.Reply{Content: fmt.Sprintf(`{"category":%q,"confidence":0.95}`, cat)}
+				return llmtest.Reply{Content: fmt.Sprintf(`{"category":%q,"confidence":%g}`, cat, conf)}
 			}
 		}
 		return llmtest.Reply{Content: `{"category":"other","confidence":0.5}`}
 	}
+}
+
+// An LLM that knows the answer lets more mail through without a human, and precision
+// holds: the combination adds coverage, not risk.
+func TestAGoodLLMAddsCoverage(t *testing.T) {
+	oracle := answering(answers(t, func(m dataset.Mail, _ route.Decision) string { return m.Category }), 0.95)
 	plain := evaluate(t, shipped(t), "../dataset/eval/hard")
 	helped := evaluate(t, withLLM(t, "unsure", oracle), "../dataset/eval/hard")
 	if helped.Routed <= plain.Routed || helped.Precision() < 99 {
 		t.Errorf("with a right LLM: routed %d (precision %.1f %%), without: %d", helped.Routed, helped.Precision(), plain.Routed)
 	}
 	t.Logf("hard mail auto-routed: %d without the LLM, %d with a right one", plain.Routed, helped.Routed)
+}
+
+// The worst model for precision agrees with every local guess: each unsure case it may lift
+// is lifted. Over all the held-out mail, what it lifts wrongly must stay under 1 % of what
+// is routed. (Before liftShare 0.85 and the review category's guard, 4 of its 314 routed
+// mails were wrong.)
+func TestAnLLMThatAlwaysAgreesLiftsLittleWrongly(t *testing.T) {
+	echo := answering(answers(t, func(_ dataset.Mail, d route.Decision) string { return d.Category }), 1)
+	routed, right := 0, 0
+	for _, dir := range []string{"../dataset/eval/typical", "../dataset/eval/hard", "../dataset/eval/fresh"} {
+		r := evaluate(t, withLLM(t, "unsure", echo), dir)
+		if len(r.Leaks) > 0 {
+			t.Errorf("%s: %d clinical leaks", dir, len(r.Leaks))
+		}
+		routed, right = routed+r.Routed, right+r.RoutedRight
+	}
+	if precision := 100 * float64(right) / float64(routed); precision < 99 {
+		t.Errorf("an LLM that always agrees: precision %.1f %% (%d of %d routed right)", precision, right, routed)
+	} else {
+		t.Logf("an LLM that always agrees: %d routed, %d wrongly", routed, routed-right)
+	}
 }
 
 // firstWords is a key that survives redaction: the first words before any digit or @.
