@@ -170,3 +170,22 @@ func TestAThankYouIsNotARequest(t *testing.T) {
 		}
 	}
 }
+
+// The rules know the pronoun before the verb ("não me quis dar"), Brazil's "comprovante
+// fiscal", and a count in digits ("2 pagamentos").
+func TestRulesKnowHowPeopleWriteIt(t *testing.T) {
+	c := shipped(t)
+	for text, rule := range map[string]string{
+		"A médica não me quis dar a baixa, disse que não se justificava.": "refused-document",
+		"Preciso de um comprovante fiscal da consulta para o imposto.":    "invoice",
+		"Tenho 2 pagamentos de 10€ no cartão e só fiz uma consulta.":      "refund",
+	} {
+		fired := false
+		for _, h := range c.Classify(classify.Input{Subject: "Pedido", NewText: text}).Hits {
+			fired = fired || h.Rule == rule
+		}
+		if !fired {
+			t.Errorf("%q: rule %s did not fire", text, rule)
+		}
+	}
+}
