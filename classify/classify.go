@@ -250,28 +250,46 @@ func (c *Classifier) subjectWeightOf(subject string) float64 {
 // IsReplySubject reports whether a subject starts with a reply prefix (Re:, RES:, AW:, SV:).
 // Forwards (Fwd:, Enc:) are not replies: a forwarded mail's subject is its topic.
 func IsReplySubject(subject string) bool {
-	s := strings.TrimSpace(subject)
+	s := subject
 	for {
-		s = strings.TrimSpace(s)
-		if strings.HasPrefix(s, "[") { // a ticket or list tag: "[#123] Re: x"
-			if j := strings.IndexByte(s, ']'); j > 0 {
-				s = s[j+1:]
-				continue
-			}
-		}
-		i := strings.IndexByte(s, ':')
-		if i <= 0 || i > 4 {
+		p, rest, ok := nextPrefix(s)
+		switch {
+		case !ok:
 			return false
-		}
-		switch strings.ToLower(strings.TrimSpace(s[:i])) {
-		case "re", "res", "ref", "aw", "sv", "antw", "r":
+		case p == ticketTag:
+			s = rest
+		case replyPrefixes[p]:
 			return true
-		case "fw", "fwd", "enc", "rv", "tr", "wg":
-			s = s[i+1:] // "Fwd: Re: x" is a forwarded reply
+		case forwardPrefixes[p]:
+			s = rest // "Fwd: Re: x" is a forwarded reply
 		default:
 			return false
 		}
 	}
+}
+
+var (
+	replyPrefixes   = map[string]bool{"re": true, "res": true, "ref": true, "aw": true, "sv": true, "antw": true, "r": true}
+	forwardPrefixes = map[string]bool{"fw": true, "fwd": true, "enc": true, "rv": true, "tr": true, "wg": true}
+)
+
+// ticketTag is what nextPrefix gives for a ticket or list tag: "[#123] Re: x".
+const ticketTag = "[]"
+
+// nextPrefix splits the first prefix off a subject: a ticket tag, or up to four letters
+// before a colon, in lower case. ok is false when the subject starts with neither.
+func nextPrefix(subject string) (p, rest string, ok bool) {
+	s := strings.TrimSpace(subject)
+	if strings.HasPrefix(s, "[") {
+		if j := strings.IndexByte(s, ']'); j > 0 {
+			return ticketTag, s[j+1:], true
+		}
+	}
+	i := strings.IndexByte(s, ':')
+	if i <= 0 || i > 4 {
+		return "", s, false
+	}
+	return strings.ToLower(strings.TrimSpace(s[:i])), s[i+1:], true
 }
 
 // decideRules turns rule scores into a category and a confidence. Confidence is the winner's share of
@@ -347,19 +365,9 @@ const forwardNoteWords = 30
 // IsForwardSubject reports whether a subject starts with a forward prefix (Fwd:, Fw:,
 // Enc:, RV:, TR:, WG:), possibly after a ticket tag.
 func IsForwardSubject(subject string) bool {
-	s := strings.TrimSpace(subject)
-	if strings.HasPrefix(s, "[") {
-		if j := strings.IndexByte(s, ']'); j > 0 {
-			s = strings.TrimSpace(s[j+1:])
-		}
+	p, rest, ok := nextPrefix(subject)
+	if ok && p == ticketTag {
+		p, _, ok = nextPrefix(rest)
 	}
-	i := strings.IndexByte(s, ':')
-	if i <= 0 || i > 4 {
-		return false
-	}
-	switch strings.ToLower(strings.TrimSpace(s[:i])) {
-	case "fw", "fwd", "enc", "rv", "tr", "wg":
-		return true
-	}
-	return false
+	return ok && forwardPrefixes[p]
 }
