@@ -124,11 +124,16 @@ func lowerDisplayName(displayName string) string {
 	}
 	for i, w := range words {
 		if !particles[w] {
-			r := []rune(w)
-			words[i] = strings.ToUpper(string(r[0])) + string(r[1:])
+			words[i] = capitalize(w)
 		}
 	}
 	return cleanName(strings.Join(words, " "))
+}
+
+// capitalize upper-cases the first letter of w.
+func capitalize(w string) string {
+	r := []rune(w)
+	return strings.ToUpper(string(r[0])) + string(r[1:])
 }
 
 // spelledAsIn returns name as the text spells it, when the text has the same words with
@@ -183,7 +188,7 @@ func leadingName(s string) string {
 		if !capital && !particle {
 			// Lower-case input as a whole ("nome: ana lopes") is accepted word by word.
 			if len(out) == 0 && isLowerWord(w) && !notNameWord.MatchString(w) && !particles[strings.ToLower(w)] {
-				out = append(out, strings.ToUpper(string(r[0]))+string(r[1:]))
+				out = append(out, capitalize(w))
 				continue
 			}
 			if len(out) > 0 && isLowerWord(out[len(out)-1]) {
@@ -252,7 +257,7 @@ func cleanName(s string) string {
 		if isUpperWord(w) && len(r) > 1 {
 			words[i] = string(r[0]) + strings.ToLower(string(r[1:]))
 		} else if unicode.IsLower(r[0]) {
-			words[i] = strings.ToUpper(string(r[0])) + string(r[1:])
+			words[i] = capitalize(w)
 		}
 	}
 	if caps < len(words)-countParticles(words) {

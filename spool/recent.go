@@ -47,10 +47,17 @@ func (r *recent) add(sum string, b []byte) {
 func (r *recent) take(sum string) (b []byte, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if b, ok = r.removeCopy(sum); ok {
+		r.serve(sum)
+	}
+	return b, ok
+}
+
+// removeCopy drops the copy of sum and returns it, if there was one. r.mu is held.
+func (r *recent) removeCopy(sum string) (b []byte, ok bool) {
 	if b, ok = r.blobs[sum]; ok {
 		delete(r.blobs, sum)
 		r.size -= len(b)
-		r.serve(sum)
 	}
 	return b, ok
 }
@@ -76,10 +83,7 @@ func (r *recent) serve(sum string) {
 func (r *recent) drop(sum string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if b, ok := r.blobs[sum]; ok {
-		delete(r.blobs, sum)
-		r.size -= len(b)
-	}
+	r.removeCopy(sum)
 	delete(r.served, sum) // its ring slot stays, and is reused in its turn
 }
 
