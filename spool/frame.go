@@ -143,7 +143,7 @@ func (s *Spool) unframe(sums []string) error {
 	var found []frame
 	var names []string
 	s.mu.RLock()
-	rows, err := s.db.Query(`SELECT sum, inner, split, data FROM frames WHERE inner IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := s.framesOf.Query(string(list))
 	if err == nil {
 		for rows.Next() {
 			var f frame
@@ -192,6 +192,6 @@ func (s *Spool) unframe(sums []string) error {
 		b.Discard()
 		return err
 	}
-	_, err = s.deleteEach(framed, `DELETE FROM frames WHERE sum = ?`)
+	_, err = s.deleteRows(framed, "frames")
 	return err
 }

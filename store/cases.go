@@ -74,9 +74,10 @@ func (s *Store) OutboxOf(ctx context.Context, message int64) ([]OutMessage, erro
 	return s.outboxWhere(ctx, `message = ? ORDER BY id`, message)
 }
 
-// outboxWhere reads whole outbox rows; where carries the condition and the order.
+// outboxWhere reads whole outbox rows; where carries the condition and the order, one of
+// a few constants.
 func (s *Store) outboxWhere(ctx context.Context, where string, args ...any) ([]OutMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, message, case_ref, kind, message_id, env_from, rcpts, blob, state, attempts, next_attempt_at, last_reply
+	rows, err := s.query(ctx, `SELECT id, message, case_ref, kind, message_id, env_from, rcpts, blob, state, attempts, next_attempt_at, last_reply
 		FROM outbox WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query outbox: %w", err)

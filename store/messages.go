@@ -87,8 +87,10 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	return m, err
 }
 
+// messages reads whole rows; where is one of a few constant conditions, so each is
+// compiled once.
 func (s *Store) messages(ctx context.Context, where string, args ...any) ([]Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE `+where, args...)
+	rows, err := s.query(ctx, `SELECT `+messageColumns+` FROM messages WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query messages: %w", err)
 	}
@@ -227,7 +229,7 @@ const movableWhere = `m.inbox = ? AND m.mailbox = ? AND m.state = '` + StateDeci
 // ReadyToMove lists the decided messages of one mailbox with no mail still pending delivery.
 // A message with a parked (permanently failed) send goes to the review folder instead.
 func (s *Store) ReadyToMove(ctx context.Context, inbox, mailbox, reviewFolder string) ([]MoveItem, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT m.id, m.case_ref, m.uidvalidity, m.uid,
+	rows, err := s.query(ctx, `SELECT m.id, m.case_ref, m.uidvalidity, m.uid,
 			CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.message = m.id AND o.state = 'parked') THEN ? ELSE m.folder END
 		FROM messages m WHERE `+movableWhere+` ORDER BY m.id`, reviewFolder, inbox, mailbox)
 	if err != nil {

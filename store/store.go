@@ -84,8 +84,8 @@ func (s *Store) Close() error {
 
 // stmt is query prepared once for the life of the Store. Preparing is not cheap: when
 // triggers on events still kept the case index, SQLite compiled each into every INSERT,
-// which cost more than running the statement (docs/PERFORMANCE.md). Only constant queries
-// come through here.
+// which cost more than running the statement (docs/PERFORMANCE.md). Only constant queries,
+// or queries built from a few constant parts, come through here: each stays prepared.
 func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
@@ -98,6 +98,17 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	s.stmts[query] = st
 	return st, nil
+}
+
+// query runs a read through the pool with the Store's prepared statement for query. The
+// readers of each pass (due sends, messages to move, undecided mail) compiled theirs at
+// every call: about 4 % of triagem's CPU in a backlog (docs/PERFORMANCE.md, lesson 32).
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // DB exposes the handle for read-only queries (the log and audit commands).
