@@ -42,7 +42,7 @@ type Spool struct {
 	framesOf *sql.Stmt // the frames around any of a JSON array of sums
 	// deleteFrom deletes a JSON array of sums from blobs, or from frames, and returns the
 	// sums it deleted: one statement for a run of sent drafts, where one each, compiled
-	// each time, cost 2.6 % of a backlog's CPU (docs/PERFORMANCE.md, lesson 32).
+	// each time, cost 2.6 % of a backlog's CPU (docs/PERFORMANCE.md, lesson 31).
 	deleteFrom map[string]*sql.Stmt
 	recent     recent
 }
