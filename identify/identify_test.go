@@ -61,6 +61,10 @@ func TestFindName(t *testing.T) {
 		// A sign-off on the name's own line.
 		{"Não encontrei o RQE dele.", "Att. Eduardo Matos", "", "Eduardo Matos"},
 		{"Podem ajudar?\nObrigada Aline Barbosa", "", "", "Aline Barbosa"},
+		// A surname cut to its initial is no NOME; a middle initial is.
+		{"pagei 3 vezes", "", "joao p.", ""},
+		{"A fatura.", "Cumprimentos,\nAna M.", "", ""},
+		{"A fatura.", "Cumprimentos,\nMaria J. Teixeira", "", "Maria J. Teixeira"},
 	}
 	for _, c := range cases {
 		n := FindName(c.text, c.sig, c.display)

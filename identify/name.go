@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/triagem/triagem/textnorm"
 )
@@ -234,6 +235,11 @@ func cleanName(s string) string {
 		words = words[:len(words)-1]
 	}
 	if len(words) < 2 || len(words) > 7 {
+		return ""
+	}
+	// "joao p.": a surname cut to its initial does not identify anyone, so the reply
+	// still asks for the NOME.
+	if utf8.RuneCountInString(strings.TrimRight(words[len(words)-1], ".")) == 1 {
 		return ""
 	}
 	caps := 0
