@@ -29,6 +29,10 @@ var (
 	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos|departamento|department|contabilidade|accounts|accounting|recursos|humanos|human|resources|administração|administracao|secretaria|gabinete|equipa|team|empresa|lda|ltd)$`)
 )
 
+// firmWord marks a firm's name ("Limpezas Brilho Lda"): the whole name is no person's,
+// so it must not be trimmed off like a label.
+var firmWord = regexp.MustCompile(`(?i)^(lda|ltda|ltd|unipessoal|s\.?a|inc|llc|gmbh|s\.?l)\.?$`)
+
 // signOff is a word that closes a mail, and may stand before the name on its line.
 var signOff = regexp.MustCompile(`(?i)^(att|atte|atenciosamente|abs|abraços?|cordialmente|grat[oa]|obrigad[oa]|obg|cumprimentos|regards|thanks|saludos)[.,:!]*$`)
 
@@ -229,6 +233,9 @@ func cleanName(s string) string {
 	// A sign-off written on the name's line: "Att. Eduardo Matos", "Obrigada Ana Lopes".
 	for len(words) > 0 && signOff.MatchString(words[0]) {
 		words = words[1:]
+	}
+	if slices.ContainsFunc(words, firmWord.MatchString) {
+		return ""
 	}
 	// Drop a trailing "NIF" or similar label that the regex may have swallowed.
 	for len(words) > 0 && notNameWord.MatchString(words[len(words)-1]) {
