@@ -223,6 +223,15 @@ func TestBacklog(t *testing.T) {
 	note("backlog of %d: the first decision was committed after %v, the first message accepted after %v", N, since(firstDecided), since(firstSent))
 	if os.Getenv("BENCH_DAEMON") == "" {
 		note("backlog of %d: stages done after fetch %v, decide %v, send %v, move %v", N, r(sum.FetchedBy), r(sum.DecidedBy), r(sum.SentBy), r(sum.MovedBy))
+		// How much sending was left when deciding ended, and how fast it went from there:
+		// against the ceiling's rate, whether the senders or the servers set the tail.
+		var sentByDecided int
+		a.Store.DB().QueryRow(`SELECT count(*) FROM events WHERE type = 'sent' AND at <= ?`,
+			start.Add(sum.DecidedBy).UnixMilli()).Scan(&sentByDecided)
+		if tail := sum.SentBy - sum.DecidedBy; tail > 0 {
+			note("backlog of %d: when deciding ended, %d of %d messages were sent; the other %d took %v more, %.0f messages/s (the ceiling's loop: %.0f)",
+				N, sentByDecided, len(sends), len(sends)-sentByDecided, r(tail), float64(len(sends)-sentByDecided)/tail.Seconds(), float64(len(sends))/ceiling.Seconds())
+		}
 	}
 }
 
