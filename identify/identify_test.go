@@ -49,7 +49,7 @@ func TestFindName(t *testing.T) {
 		{"Pedimos a fatura da consulta.", "Cumprimentos,\nDepartamento de Recursos Humanos", "Silva & Costa Lda", ""},
 		{"Please send the invoice.", "Kind regards,\nAccounts Department", "", ""},
 		{"Podemos agendar uma reunião?", "Departamento Comercial", "Limpezas Brilho Lda", ""},
-		{"Segue a proposta.", "", "Tintas Horizonte, S.A.", ""},
+		{"Segue a proposta.", "", "Tintas Horizonte S.A.", ""},
 		// A display name without the accents the customer types: the mail's spelling wins.
 		{"Conforme pedido segue: Patrícia Moura, NIF 190328476\n\nObrigada", "", "Patricia Moura", "Patrícia Moura"},
 		{"Fala o Joao Paulo Simoes.", "", "João Paulo Simões", "João Paulo Simões"},
