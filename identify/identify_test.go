@@ -50,6 +50,10 @@ func TestFindName(t *testing.T) {
 		{"Please send the invoice.", "Kind regards,\nAccounts Department", "", ""},
 		{"Podemos agendar uma reunião?", "Departamento Comercial", "Limpezas Brilho Lda", ""},
 		{"Segue a proposta.", "", "Tintas Horizonte S.A.", ""},
+		// A firm named where a person's name is looked for is no name either, and the
+		// search goes on to the signature.
+		{"Dados do cliente: Construções Silva Lda NIF 501234565, pedimos a fatura.", "Cumprimentos,\nRita Barros", "", "Rita Barros"},
+		{"O meu nome é Farmácia Central Unipessoal e queria a fatura.", "", "", ""},
 		// A display name without the accents the customer types: the mail's spelling wins.
 		{"Conforme pedido segue: Patrícia Moura, NIF 190328476\n\nObrigada", "", "Patricia Moura", "Patrícia Moura"},
 		{"Fala o Joao Paulo Simoes.", "", "João Paulo Simões", "João Paulo Simões"},

@@ -182,11 +182,14 @@ func lineName(l string) string {
 
 // leadingName keeps the words of s up to the first that cannot belong to a name (a
 // lower-case word that is not a particle between capitalised words): "Ana Lopes e o meu NIF"
-// gives "Ana Lopes".
+// gives "Ana Lopes". A firm's suffix among them ("Construções Silva Lda") makes it no one's.
 func leadingName(s string) string {
 	words := strings.Fields(s)
 	var out []string
 	for i, w := range words {
+		if firmWord.MatchString(strings.TrimRight(w, ",;:")) {
+			return ""
+		}
 		r := []rune(w)
 		capital := unicode.IsUpper(r[0]) && !notNameWord.MatchString(w)
 		particle := particles[strings.ToLower(w)] && i+1 < len(words) && unicode.IsUpper([]rune(words[i+1])[0]) && !notNameWord.MatchString(words[i+1])
