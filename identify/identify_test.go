@@ -36,44 +36,52 @@ func TestFindNIF(t *testing.T) {
 }
 
 func TestFindName(t *testing.T) {
-	cases := []struct{ text, sig, display, want string }{
-		{"Não recebi a receita.", "Cumprimentos,\nAna Lopes", "", "Ana Lopes"},
-		{"O meu nome completo é Vasco Miguel Nunes e o NIF 301234566.", "", "", "Vasco Miguel Nunes"},
-		{"Escrevo em nome da minha mãe, Maria do Carmo Matos, que teve consulta.", "Obrigado,\nCarlos Matos", "", "Maria do Carmo Matos"},
-		{"Olá", "", "Rui Gomes", "Rui Gomes"},
+	cases := []struct{ text, sig, display, want, address string }{
+		{"Não recebi a receita.", "Cumprimentos,\nAna Lopes", "", "Ana Lopes", ""},
+		{"O meu nome completo é Vasco Miguel Nunes e o NIF 301234566.", "", "", "Vasco Miguel Nunes", ""},
+		{"Escrevo em nome da minha mãe, Maria do Carmo Matos, que teve consulta.", "Obrigado,\nCarlos Matos", "", "Maria do Carmo Matos", ""},
+		{"Olá", "", "Rui Gomes", "Rui Gomes", ""},
 		// The customer's data given as a list: "os meus dados:", "dados do utente:".
-		{"Podem reemitir? Os meus dados: Maria de Lurdes Campos, contribuinte 190328476.", "Cumprimentos", "Lurdes", "Maria de Lurdes Campos"},
-		{"Segue o pedido.\nDados do utente: Rui Pedro Salgado\nNIF 190328476", "", "", "Rui Pedro Salgado"},
+		{"Podem reemitir? Os meus dados: Maria de Lurdes Campos, contribuinte 190328476.", "Cumprimentos", "Lurdes", "Maria de Lurdes Campos", ""},
+		{"Segue o pedido.\nDados do utente: Rui Pedro Salgado\nNIF 190328476", "", "", "Rui Pedro Salgado", ""},
 		// An employer writing for its employee; a department's or a firm's name is no one's.
-		{"Solicitamos a fatura da teleconsulta do nosso colaborador Fernando Lopes, realizada a 14/11.", "Com os melhores cumprimentos,\nDepartamento de Contabilidade", "Contabilidade Lopes & Filhos", "Fernando Lopes"},
-		{"Pedimos a fatura da consulta.", "Cumprimentos,\nDepartamento de Recursos Humanos", "Silva & Costa Lda", ""},
-		{"Please send the invoice.", "Kind regards,\nAccounts Department", "", ""},
-		{"Podemos agendar uma reunião?", "Departamento Comercial", "Limpezas Brilho Lda", ""},
-		{"Segue a proposta.", "", "Tintas Horizonte S.A.", ""},
+		{"Solicitamos a fatura da teleconsulta do nosso colaborador Fernando Lopes, realizada a 14/11.", "Com os melhores cumprimentos,\nDepartamento de Contabilidade", "Contabilidade Lopes & Filhos", "Fernando Lopes", ""},
+		{"Pedimos a fatura da consulta.", "Cumprimentos,\nDepartamento de Recursos Humanos", "Silva & Costa Lda", "", ""},
+		{"Please send the invoice.", "Kind regards,\nAccounts Department", "", "", ""},
+		{"Podemos agendar uma reunião?", "Departamento Comercial", "Limpezas Brilho Lda", "", ""},
+		{"Segue a proposta.", "", "Tintas Horizonte S.A.", "", ""},
 		// A firm named where a person's name is looked for is no name either, and the
 		// search goes on to the signature.
-		{"Dados do cliente: Construções Silva Lda NIF 501234565, pedimos a fatura.", "Cumprimentos,\nRita Barros", "", "Rita Barros"},
-		{"O meu nome é Farmácia Central Unipessoal e queria a fatura.", "", "", ""},
+		{"Dados do cliente: Construções Silva Lda NIF 501234565, pedimos a fatura.", "Cumprimentos,\nRita Barros", "", "Rita Barros", ""},
+		{"O meu nome é Farmácia Central Unipessoal e queria a fatura.", "", "", "", ""},
 		// A display name without the accents the customer types: the mail's spelling wins.
-		{"Conforme pedido segue: Patrícia Moura, NIF 190328476\n\nObrigada", "", "Patricia Moura", "Patrícia Moura"},
-		{"Fala o Joao Paulo Simoes.", "", "João Paulo Simões", "João Paulo Simões"},
-		{"A fatura, por favor.", "", "PATRICIA MOURA", "Patricia Moura"},
+		{"Conforme pedido segue: Patrícia Moura, NIF 190328476\n\nObrigada", "", "Patricia Moura", "Patrícia Moura", ""},
+		{"Fala o Joao Paulo Simoes.", "", "João Paulo Simões", "João Paulo Simões", ""},
+		{"A fatura, por favor.", "", "PATRICIA MOURA", "Patricia Moura", ""},
 		// A display name typed in lower case is still the customer's name; a word that is
 		// no name's keeps it from being one.
-		{"preciso d fatura obg\njoana", "", "joana pires", "Joana Pires"},
-		{"A receita, por favor.", "", "maria da conceição", "Maria da Conceição"},
-		{"A receita, por favor.", "", "apoio geral", ""},
-		{"A receita, por favor.", "", "the best team in town", ""},
+		{"preciso d fatura obg\njoana", "", "joana pires", "Joana Pires", ""},
+		{"A receita, por favor.", "", "maria da conceição", "Maria da Conceição", ""},
+		{"A receita, por favor.", "", "apoio geral", "", ""},
+		{"A receita, por favor.", "", "the best team in town", "", ""},
 		// A sign-off on the name's own line.
-		{"Não encontrei o RQE dele.", "Att. Eduardo Matos", "", "Eduardo Matos"},
-		{"Podem ajudar?\nObrigada Aline Barbosa", "", "", "Aline Barbosa"},
+		{"Não encontrei o RQE dele.", "Att. Eduardo Matos", "", "Eduardo Matos", ""},
+		{"Podem ajudar?\nObrigada Aline Barbosa", "", "", "Aline Barbosa", ""},
 		// A surname cut to its initial is no NOME; a middle initial is.
-		{"pagei 3 vezes", "", "joao p.", ""},
-		{"A fatura.", "Cumprimentos,\nAna M.", "", ""},
-		{"A fatura.", "Cumprimentos,\nMaria J. Teixeira", "", "Maria J. Teixeira"},
+		{"pagei 3 vezes", "", "joao p.", "", ""},
+		{"A fatura.", "Cumprimentos,\nAna M.", "", "", ""},
+		{"A fatura.", "Cumprimentos,\nMaria J. Teixeira", "", "Maria J. Teixeira", ""},
+		// A title before the name is no part of it.
+		{"Podem corrigir o atestado?", "Cumprimentos,\nEng.º Paulo Mendes Castro\nDiretor de Obra", "", "Paulo Mendes Castro", ""},
+		{"A receita.", "Dra. Sofia Lima", "", "Sofia Lima", ""},
+		// A name typed in lower case counts when the sender's address spells it, and
+		// only then.
+		{"a receita ainda nao chegou\nmarta silva", "", "", "Marta Silva", "marta.c.silva@hotmail.com"},
+		{"a receita ainda nao chegou\nmarta silva", "", "", "", "mcs1990@hotmail.com"},
+		{"a receita ainda nao chegou\nate logo", "", "", "", "marta.c.silva@hotmail.com"},
 	}
 	for _, c := range cases {
-		n := FindName(c.text, c.sig, c.display)
+		n := FindName(c.text, c.sig, c.display, c.address)
 		got := ""
 		if n != nil {
 			got = n.Value
@@ -96,7 +104,7 @@ func TestFindNameOnSignOffLinesAndForRelatives(t *testing.T) {
 		{"Problema na app.\nObrigada, Natália", "Natália Reis", "Natália Reis"},
 	}
 	for _, c := range cases {
-		n := FindName(c.text, "", c.display)
+		n := FindName(c.text, "", c.display, "")
 		got := ""
 		if n != nil {
 			got = n.Value

@@ -33,6 +33,9 @@ var (
 // so it must not be trimmed off like a label.
 var firmWord = regexp.MustCompile(`(?i)^(lda|ltda|ltd|unipessoal|s\.?a|inc|llc|gmbh|s\.?l)\.?$`)
 
+// title is an honorific or a degree written before a name.
+var title = regexp.MustCompile(`(?i)^(eng|dr|dra|prof|profa|arq|sr|sra|d)(\.?[ºª])?\.?$`)
+
 // signOff is a word that closes a mail, and may stand before the name on its line.
 var signOff = regexp.MustCompile(`(?i)^(att|atte|atenciosamente|abs|abraços?|cordialmente|grat[oa]|obrigad[oa]|obg|cumprimentos|regards|thanks|saludos)[.,:!]*$`)
 
@@ -82,7 +85,9 @@ func findPatient(text string) []string {
 }
 
 // FindName returns the customer's name. A patient named by a relative wins over the writer.
-func FindName(newText, signature, displayName string) *Name {
+// address is the sender's mailbox ("" when the sender is a form): a name typed in lower
+// case on a closing line counts when the address spells it.
+func FindName(newText, signature, displayName, address string) *Name {
 	text := newText + "\n" + signature
 	if m := findPatient(text); m != nil {
 		if n := cleanName(leadingName(m[1])); n != "" {
@@ -98,6 +103,9 @@ func FindName(newText, signature, displayName string) *Name {
 		if n := lineName(l); n != "" {
 			return &Name{Value: n, Source: "signature"}
 		}
+		if n := addressedName(l, address); n != "" {
+			return &Name{Value: n, Source: "signature"}
+		}
 	}
 	// No recognised sign-off: a name alone on one of the last lines of the new text.
 	lines := strings.Split(strings.TrimSpace(newText), "\n")
@@ -107,6 +115,9 @@ func FindName(newText, signature, displayName string) *Name {
 			continue
 		}
 		if n := lineName(l); n != "" && len(strings.Fields(n)) <= 5 {
+			return &Name{Value: n, Source: "closing"}
+		}
+		if n := addressedName(l, address); n != "" {
 			return &Name{Value: n, Source: "closing"}
 		}
 	}
@@ -133,6 +144,31 @@ func lowerDisplayName(displayName string) string {
 		}
 	}
 	return cleanName(strings.Join(words, " "))
+}
+
+// addressedName is a line typed all in lower case ("marta silva") taken as a name when
+// each of its words is part of the sender's address (marta.c.silva@…). Without that, a
+// lower-case closing line is as often a phrase ("ate logo") as a name.
+func addressedName(line, address string) string {
+	local, _, ok := strings.Cut(address, "@")
+	if !ok {
+		return ""
+	}
+	local = textnorm.Fold(local)
+	line = strings.TrimSpace(line)
+	n := lowerDisplayName(line)
+	if n == "" {
+		return ""
+	}
+	for _, w := range strings.Fields(line) {
+		if particles[w] {
+			continue
+		}
+		if f := textnorm.Fold(w); utf8.RuneCountInString(f) < 3 || !strings.Contains(local, f) {
+			return ""
+		}
+	}
+	return n
 }
 
 // capitalize upper-cases the first letter of w.
@@ -235,6 +271,10 @@ func cleanName(s string) string {
 	words := strings.Fields(s)
 	// A sign-off written on the name's line: "Att. Eduardo Matos", "Obrigada Ana Lopes".
 	for len(words) > 0 && signOff.MatchString(words[0]) {
+		words = words[1:]
+	}
+	// A title before the name: "Eng.º Paulo Castro", "Dra. Ana Lopes".
+	for len(words) > 1 && title.MatchString(words[0]) {
 		words = words[1:]
 	}
 	if slices.ContainsFunc(words, firmWord.MatchString) {

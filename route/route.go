@@ -108,14 +108,14 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	d.Reasons = append(d.Reasons, res.Reasons...)
 	d.Language = r.cfg.Team.AnswerLanguage(classify.Language(m.Subject+"\n"+m.NewText, r.cfg.Team.Language))
 
-	display := ""
+	display, address := "", ""
 	if len(m.From) > 0 && v.Kind != screen.Form { // a form's display name is the form's
-		display = m.From[0].Name
+		display, address = m.From[0].Name, m.From[0].Address
 	}
 	if r.cfg.Team.Asks("nif") {
 		d.NIF = identify.FindNIF(m.Subject, m.NewText, m.Signature, m.Quoted)
 	}
-	d.Name = identify.FindName(m.NewText, m.Signature, display)
+	d.Name = identify.FindName(m.NewText, m.Signature, display, address)
 	d.Identified = (d.Name != nil || !r.cfg.Team.Asks("name")) && (d.ValidNIF() != "" || !r.cfg.Team.Asks("nif"))
 
 	if d.Customer == "" { // a form's mail that names nobody to answer
