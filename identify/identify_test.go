@@ -50,6 +50,10 @@ func TestFindName(t *testing.T) {
 		{"Please send the invoice.", "Kind regards,\nAccounts Department", "", "", ""},
 		{"Podemos agendar uma reunião?", "Departamento Comercial", "Limpezas Brilho Lda", "", ""},
 		{"Segue a proposta.", "", "Tintas Horizonte S.A.", "", ""},
+		{"Preciso da fatura com o meu NIF pessoal.", "Obrigada", "Papelaria Central", "", ""},
+		{"Qual o procedimento?", "Cumprimentos,\nRecursos Humanos\nTransportes Lusos, S.A.", "", "", ""},
+		{"A fatura, por favor.", "Ana Lopes, Farmácia Central", "", "Ana Lopes", ""},
+		{"A fatura, por favor.", "Ana Lopes, Farmácia", "", "Ana Lopes", ""},
 		// A firm named where a person's name is looked for is no name either, and the
 		// search goes on to the signature.
 		{"Dados do cliente: Construções Silva Lda NIF 501234565, pedimos a fatura.", "Cumprimentos,\nRita Barros", "", "Rita Barros", ""},
@@ -101,6 +105,9 @@ func TestFindNameOnSignOffLinesAndForRelatives(t *testing.T) {
 		// The article Portuguese puts before a name: "a minha mulher, a Sara Tomé".
 		{"Reencaminho o pedido da minha mulher, a Sara Tomé (NIF 244944547), que não tem email.", "Jorge Tomé", "Sara Tomé"},
 		{"Escrevo pelo meu pai, o Sr. Manuel Alves.", "", "Manuel Alves"},
+		// A lawyer writing for a client names the client.
+		{"Na qualidade de mandatário da Sra. D. Filomena Ramos, venho requerer cópia do relatório.\nDr. Henrique Matos", "Henrique Matos", "Filomena Ramos"},
+		{"Sou advogada do Sr. Rui Tavares e escrevo sobre a consulta de dia 3.", "Marta Lemos", "Rui Tavares"},
 		{"Problema na app.\nObrigada, Natália", "Natália Reis", "Natália Reis"},
 	}
 	for _, c := range cases {

@@ -29,9 +29,15 @@ var (
 	notNameWord = regexp.MustCompile(`(?i)^(cumprimentos|obrigad[oa]|atenciosamente|atentamente|regards|thanks|cliente|apoio|suporte|enviado|sent|tel|telefone|telemovel|telemóvel|nif|email|e-mail|morada|rua|avenida|lisboa|porto|portugal|médis|medis|dr|dra|sr|sra|bom|boa|olá|ola|caro|cara|exmos?|exmas?|senhores|hello|hi|dear|com|os|melhores|best|kind|un|saludo|saludos|abraço|abraços|beijinhos|departamento|department|contabilidade|accounts|accounting|recursos|humanos|human|resources|administração|administracao|secretaria|gabinete|equipa|team|empresa|lda|ltd)$`)
 )
 
-// firmWord marks a firm's name ("Limpezas Brilho Lda"): the whole name is no person's,
-// so it must not be trimmed off like a label.
-var firmWord = regexp.MustCompile(`(?i)^(lda|ltda|ltd|unipessoal|s\.?a|inc|llc|gmbh|s\.?l)\.?$`)
+// firmWord marks a firm's name ("Limpezas Brilho Lda", "Papelaria Central"): the whole
+// name is no person's, so it must not be trimmed off like a label. It is a firm's legal
+// suffix (firmSuffix) or a trade, a word that no Portuguese surname is.
+var (
+	firmSuffix = regexp.MustCompile(`(?i)^(` + firmSuffixes + `)\.?$`)
+	firmWord   = regexp.MustCompile(`(?i)^(` + firmSuffixes + `|papelaria|farm[áa]cia|restaurante|caf[ée]|pastelaria|padaria|talho|oficina|loja|minimercado|supermercado|hotel|hostel|imobili[áa]ria|constru[çc][õo]es|transportes|servi[çc]os|consultores|advogados|associa[çc][ãa]o|condom[íi]nio|col[ée]gio|escola|cl[íi]nica|laborat[óo]rio|seguros|contabilistas)\.?$`)
+)
+
+const firmSuffixes = `lda|ltda|ltd|unipessoal|s\.?a|inc|llc|gmbh|s\.?l`
 
 // title is an honorific or a degree written before a name.
 var title = regexp.MustCompile(`(?i)^(eng|dr|dra|prof|profa|arq|sr|sra|d)(\.?[ºª])?\.?$`)
@@ -39,11 +45,11 @@ var title = regexp.MustCompile(`(?i)^(eng|dr|dra|prof|profa|arq|sr|sra|d)(\.?[º
 // signOff is a word that closes a mail, and may stand before the name on its line.
 var signOff = regexp.MustCompile(`(?i)^(att|atte|atenciosamente|abs|abraços?|cordialmente|grat[oa]|obrigad[oa]|obg|cumprimentos|regards|thanks|saludos)[.,:!]*$`)
 
-const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:[oa]\s+)?(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
+const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]|mandat[áa]ri[oa]|advogad[oa]|representante legal|em representa[çc][ãa]o) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:[oa]\s+)?(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
 
 // patientStarts are the ways a patientName match can begin, in lower case: every
 // alternative of patientSrc starts with one of them.
-var patientStarts = []string{"em nome d", "sou ", "filh", "net", "mulher", "marido", "espos", "cuidador", "sobrinh",
+var patientStarts = []string{"em nome d", "sou ", "filh", "net", "mulher", "marido", "espos", "cuidador", "sobrinh", "mandat", "advogad", "representante legal", "em representa",
 	"o meu", "a minha", "do meu", "da minha", "do noss", "da noss", "o noss", "a noss", "noss", "paciente", "utente", "of our", "our ",
 	"on behalf of my", "my "}
 
@@ -208,7 +214,12 @@ func lineName(l string) string {
 	if !strings.Contains(l, ",") || len(strings.Fields(l)) > 10 {
 		return ""
 	}
-	for _, part := range strings.Split(l, ",") {
+	parts := strings.Split(l, ",")
+	for i, part := range parts {
+		// "Transportes Lusos, S.A.": the part before a firm's suffix is the firm's name.
+		if i+1 < len(parts) && firmSuffix.MatchString(strings.TrimSpace(parts[i+1])) {
+			continue
+		}
 		if n := cleanName(part); n != "" {
 			return n
 		}
