@@ -173,12 +173,37 @@ func TestAThankYouIsNotARequest(t *testing.T) {
 
 // The rules know the pronoun before the verb ("não me quis dar"), Brazil's "comprovante
 // fiscal", and a count in digits ("2 pagamentos").
+// A legal matter goes to a person even when it names a document; test results uploaded
+// through the app are a tech problem, not a clinical question.
+func TestLegalMattersAndUploadedResults(t *testing.T) {
+	c := shipped(t)
+	legal := c.Classify(classify.Input{Subject: "Pedido de relatório", NewText: "Na qualidade de advogado da Sra. D. Filomena Ramos, venho requerer cópia do relatório da teleconsulta e a identificação do médico. Junto procuração."})
+	if !legal.Unsure {
+		t.Errorf("a lawyer's request was decided %s at %.2f without a person", legal.Category, legal.Confidence)
+	}
+	// A lawyer asking for his own invoice is no legal matter.
+	for _, h := range c.Classify(classify.Input{Subject: "Fatura", NewText: "Preciso da fatura-recibo para a contabilidade. Cumprimentos, Dr. Paulo Nunes (advogado)"}).Hits {
+		if h.Rule == "legal-matter" {
+			t.Errorf("a lawyer's own invoice fired legal-matter")
+		}
+	}
+	upload := c.Classify(classify.Input{Subject: "Cannot upload", NewText: "I was asked to upload my blood test results but the upload button in the app does nothing."})
+	for _, h := range upload.Hits {
+		if h.Rule == "test-results" {
+			t.Errorf("an upload problem fired test-results")
+		}
+	}
+}
+
 func TestRulesKnowHowPeopleWriteIt(t *testing.T) {
 	c := shipped(t)
 	for text, rule := range map[string]string{
 		"A médica não me quis dar a baixa, disse que não se justificava.": "refused-document",
 		"Preciso de um comprovante fiscal da consulta para o imposto.":    "invoice",
 		"Tenho 2 pagamentos de 10€ no cartão e só fiz uma consulta.":      "refund",
+		"Gostaria de ter acesso ao meu processo clínico das consultas.":   "clinical-record",
+		"Já tenho os resultados das análises, o colesterol está alto?":    "test-results",
+		"Na qualidade de mandatário da Sra. Ana Reis, requeiro cópia.":    "legal-matter",
 	} {
 		fired := false
 		for _, h := range c.Classify(classify.Input{Subject: "Pedido", NewText: text}).Hits {
