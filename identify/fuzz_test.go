@@ -12,6 +12,6 @@ func FuzzFindNIF(f *testing.F) {
 		if n != nil && n.Valid && !ValidNIF(n.Value) {
 			t.Errorf("FindNIF(%q, %q) = %+v, which fails the check digit", subject, body, n)
 		}
-		FindName(body, subject, subject, subject)
+		FindName(Sources{NewText: body, Signature: subject, Quoted: body, DisplayName: subject, Address: subject})
 	})
 }

@@ -51,6 +51,7 @@ func TestFindName(t *testing.T) {
 		{"Podemos agendar uma reunião?", "Departamento Comercial", "Limpezas Brilho Lda", "", ""},
 		{"Segue a proposta.", "", "Tintas Horizonte S.A.", "", ""},
 		{"Preciso da fatura com o meu NIF pessoal.", "Obrigada", "Papelaria Central", "", ""},
+		{"Ajudamos clínicas a aparecer no Google.", "", "Digital Growth Agency", "", ""},
 		{"Qual o procedimento?", "Cumprimentos,\nRecursos Humanos\nTransportes Lusos, S.A.", "", "", ""},
 		{"A fatura, por favor.", "Ana Lopes, Farmácia Central", "", "Ana Lopes", ""},
 		{"A fatura, por favor.", "Ana Lopes, Farmácia", "", "Ana Lopes", ""},
@@ -85,13 +86,31 @@ func TestFindName(t *testing.T) {
 		{"a receita ainda nao chegou\nate logo", "", "", "", "marta.c.silva@hotmail.com"},
 	}
 	for _, c := range cases {
-		n := FindName(c.text, c.sig, c.display, c.address)
+		n := FindName(Sources{NewText: c.text, Signature: c.sig, DisplayName: c.display, Address: c.address})
 		got := ""
 		if n != nil {
 			got = n.Value
 		}
 		if got != c.want {
 			t.Errorf("%q: got %q, want %q", c.text, got, c.want)
+		}
+	}
+}
+
+// A relative's forwarded mail names the customer in its From line; a reply's history,
+// whose From is often the team's, does not.
+func TestFindNameOfAForwardedRelative(t *testing.T) {
+	fwd := "---------- Forwarded message ---------\nFrom: Sónia Reis <sonia.reis@gmail.com>\nDate: 2/12/2026\nSubject: consulta\n\nO valor está certo?"
+	cases := []struct{ note, quoted, want string }{
+		{"Reencaminho o email da minha mulher, ela não tem acesso ao email.", fwd, "Sónia Reis"},
+		{"Reencaminho o que enviei do meu email pessoal.", fwd, "Paulo Reis"},
+		{"Reencaminho a mensagem da minha mulher.\nVasco Pimentel, NIF 170709728", fwd, "Vasco Pimentel"},
+		{"A minha mulher pede a fatura.", "-----Mensagem original-----\nDe: Ana Costa <ana.costa@medicoonline.example.pt>\nBom dia.", "Paulo Reis"},
+	}
+	for _, c := range cases {
+		n := FindName(Sources{NewText: c.note, Quoted: c.quoted, DisplayName: "Paulo Reis"})
+		if n == nil || n.Value != c.want {
+			t.Errorf("%q: got %+v, want %q", c.note, n, c.want)
 		}
 	}
 }
@@ -111,7 +130,7 @@ func TestFindNameOnSignOffLinesAndForRelatives(t *testing.T) {
 		{"Problema na app.\nObrigada, Natália", "Natália Reis", "Natália Reis"},
 	}
 	for _, c := range cases {
-		n := FindName(c.text, "", c.display, "")
+		n := FindName(Sources{NewText: c.text, DisplayName: c.display})
 		got := ""
 		if n != nil {
 			got = n.Value

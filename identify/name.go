@@ -14,7 +14,7 @@ import (
 // Name is the customer's full name and where it was found.
 type Name struct {
 	Value  string `json:"value"`
-	Source string `json:"source"` // explicit | patient | signature | closing | display-name
+	Source string `json:"source"` // explicit | patient | signature | closing | forwarded | display-name
 }
 
 var (
@@ -34,7 +34,7 @@ var (
 // suffix (firmSuffix) or a trade, a word that no Portuguese surname is.
 var (
 	firmSuffix = regexp.MustCompile(`(?i)^(` + firmSuffixes + `)\.?$`)
-	firmWord   = regexp.MustCompile(`(?i)^(` + firmSuffixes + `|papelaria|farm[áa]cia|restaurante|caf[ée]|pastelaria|padaria|talho|oficina|loja|minimercado|supermercado|hotel|hostel|imobili[áa]ria|constru[çc][õo]es|transportes|servi[çc]os|consultores|advogados|associa[çc][ãa]o|condom[íi]nio|col[ée]gio|escola|cl[íi]nica|laborat[óo]rio|seguros|contabilistas)\.?$`)
+	firmWord   = regexp.MustCompile(`(?i)^(` + firmSuffixes + `|papelaria|farm[áa]cia|restaurante|caf[ée]|pastelaria|padaria|talho|oficina|loja|minimercado|supermercado|hotel|hostel|imobili[áa]ria|constru[çc][õo]es|transportes|servi[çc]os|consultores|advogados|associa[çc][ãa]o|condom[íi]nio|col[ée]gio|escola|cl[íi]nica|laborat[óo]rio|seguros|contabilistas|ag[êe]ncia|agency|solutions|consulting|marketing|grupo|group)\.?$`)
 )
 
 const firmSuffixes = `lda|ltda|ltd|unipessoal|s\.?a|inc|llc|gmbh|s\.?l`
@@ -90,10 +90,22 @@ func findPatient(text string) []string {
 	return nil
 }
 
-// FindName returns the customer's name. A patient named by a relative wins over the writer.
-// address is the sender's mailbox ("" when the sender is a form): a name typed in lower
-// case on a closing line counts when the address spells it.
-func FindName(newText, signature, displayName, address string) *Name {
+// Sources are the parts of a mail a name is looked for in.
+type Sources struct {
+	NewText, Signature string
+	// Quoted is the history and any forwarded message: only a forwarded relative's
+	// From line is taken from it.
+	Quoted      string
+	DisplayName string
+	// Address is the sender's mailbox ("" when the sender is a form): a name typed in
+	// lower case on a closing line counts when the address spells it.
+	Address string
+}
+
+// FindName returns the customer's name. A patient named by a relative wins over the writer,
+// and a relative's forwarded mail over the forwarder's display name.
+func FindName(s Sources) *Name {
+	newText, signature, displayName, address := s.NewText, s.Signature, s.DisplayName, s.Address
 	text := newText + "\n" + signature
 	if m := findPatient(text); m != nil {
 		if n := cleanName(leadingName(m[1])); n != "" {
@@ -127,6 +139,11 @@ func FindName(newText, signature, displayName, address string) *Name {
 			return &Name{Value: n, Source: "closing"}
 		}
 	}
+	// Below the writer's own sign-off: "Vasco Pimentel, NIF …" above a forwarded mail of his
+	// wife's is Vasco writing for himself.
+	if n := forwardedRelative(newText, s.Quoted); n != "" {
+		return &Name{Value: n, Source: "forwarded"}
+	}
 	if n := cleanName(displayName); n != "" {
 		return &Name{Value: spelledAsIn(text, n), Source: "display-name"}
 	}
@@ -134,6 +151,30 @@ func FindName(newText, signature, displayName, address string) *Name {
 		return &Name{Value: spelledAsIn(text, n), Source: "display-name"}
 	}
 	return nil
+}
+
+var (
+	relative    = regexp.MustCompile(`(?i)\b(?:d[oa] (?:meu|minha)|o meu|a minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])\b|\bmy (?:father|mother|son|daughter|husband|wife)\b`)
+	forwardMark = regexp.MustCompile(`(?i)forwarded message|mensagem (?:re)?encaminhada|begin forwarded message|in[íi]cio da mensagem reencaminhada|mensaje reenviado`)
+	forwardFrom = regexp.MustCompile(`(?im)^[> ]*(?:from|de)\s*:\s*"?([^"<\n]+?)"?\s*<[^>\n]+>`)
+)
+
+// forwardedRelative is the author of a forwarded message when the note above it says it
+// is a relative's ("Reencaminho o email da minha mulher"): the From line of the first
+// forwarded block. A reply's history is not a forward, and its From is often the team's.
+func forwardedRelative(note, quoted string) string {
+	if !relative.MatchString(note) {
+		return ""
+	}
+	at := forwardMark.FindStringIndex(quoted)
+	if at == nil {
+		return ""
+	}
+	m := forwardFrom.FindStringSubmatch(quoted[at[1]:])
+	if m == nil {
+		return ""
+	}
+	return cleanName(m[1])
 }
 
 // lowerDisplayName is a display name the customer typed all in lower case ("joana pires"),

@@ -115,7 +115,7 @@ func (r *Router) Decide(ctx context.Context, m *parse.Mail, v screen.Verdict) De
 	if r.cfg.Team.Asks("nif") {
 		d.NIF = identify.FindNIF(m.Subject, m.NewText, m.Signature, m.Quoted)
 	}
-	d.Name = identify.FindName(m.NewText, m.Signature, display, address)
+	d.Name = identify.FindName(identify.Sources{NewText: m.NewText, Signature: m.Signature, Quoted: m.Quoted, DisplayName: display, Address: address})
 	d.Identified = (d.Name != nil || !r.cfg.Team.Asks("name")) && (d.ValidNIF() != "" || !r.cfg.Team.Asks("nif"))
 
 	if d.Customer == "" { // a form's mail that names nobody to answer
