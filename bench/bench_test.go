@@ -112,6 +112,14 @@ func corpus(t testing.TB, n int) [][]byte {
 	return out
 }
 
+// ceilings is how many times the ceiling is measured in one run: BENCH_CEILINGS, or 3.
+func ceilings() int {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_CEILINGS")); err == nil && v > 0 {
+		return v
+	}
+	return 3
+}
+
 func n() int {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_N")); err == nil && v > 0 {
 		return v
@@ -186,12 +194,30 @@ func TestBacklog(t *testing.T) {
 	quiet(t, st)
 	tail := machineBusy(t) - tail0
 	sends := sameSends(t, st, a)
-	settle(t, st)
-	cpuC0, busyC0, srvC0 := cpuTime(), machineBusy(t), serverCPU()
-	ceiling := plainSMTP(t, st.SMTPAddr, "ceiling-"+tag, st.Domain, sends, conns)
-	cpuC, busyC, srvC := cpuTime()-cpuC0, machineBusy(t)-busyC0, serverCPU().minus(srvC0)
-	quiet(t, st)
-	tailC := machineBusy(t) - busyC0 - busyC
+	// The same loop of the same messages took from 2.4 to 4.1 s from one run to the next
+	// (docs/PERFORMANCE.md), while triagem's run moved by a few per cent: the ceiling is
+	// measured ceilings() times, and the run of median time is the one compared.
+	type ceilingRun struct {
+		took, cpu, busy, tail time.Duration
+		srv                   servers
+	}
+	var runs []ceilingRun
+	for i := range ceilings() {
+		settle(t, st)
+		cpuC0, busyC0, srvC0 := cpuTime(), machineBusy(t), serverCPU()
+		d := plainSMTP(t, st.SMTPAddr, fmt.Sprintf("ceiling%d-%s", i, tag), st.Domain, sends, conns)
+		c := ceilingRun{took: d, cpu: cpuTime() - cpuC0, busy: machineBusy(t) - busyC0, srv: serverCPU().minus(srvC0)}
+		quiet(t, st)
+		c.tail = machineBusy(t) - busyC0 - c.busy
+		runs = append(runs, c)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].took < runs[j].took })
+	med := runs[len(runs)/2]
+	ceiling, cpuC, busyC, srvC, tailC := med.took, med.cpu, med.busy, med.srv, med.tail
+	if len(runs) > 1 {
+		note("backlog of %d: the ceiling, %d times after triagem's run: %v to %v, the median %v compared",
+			N, len(runs), runs[0].took.Round(time.Millisecond), runs[len(runs)-1].took.Round(time.Millisecond), ceiling.Round(time.Millisecond))
+	}
 	perK := (took - ceiling) * 1000 / time.Duration(N)
 	mode := "triagem run (daemon)"
 	if os.Getenv("BENCH_DAEMON") == "" {

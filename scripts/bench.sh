@@ -6,6 +6,7 @@
 #                                 peak memory (25 MB mail, 5,000 parts, 1,000-mail backlog)
 #   BENCH_N=500 scripts/bench.sh  a smaller backlog
 #   BENCH_CONNECTIONS=8, BENCH_DAEMON=1   other sender counts; the daemon instead of --once
+#   BENCH_CEILINGS=1              the ceiling measured once per run instead of three times (the median)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_N=${BENCH_N:-5000}
