@@ -59,6 +59,7 @@ func TestFindName(t *testing.T) {
 		// search goes on to the signature.
 		{"Dados do cliente: Construções Silva Lda NIF 501234565, pedimos a fatura.", "Cumprimentos,\nRita Barros", "", "Rita Barros", ""},
 		{"O meu nome é Farmácia Central Unipessoal e queria a fatura.", "", "", "", ""},
+		{"Chamo-me Ana Lopes da Clínica Sorriso e queria a fatura.", "", "", "Ana Lopes", ""},
 		// A display name without the accents the customer types: the mail's spelling wins.
 		{"Conforme pedido segue: Patrícia Moura, NIF 190328476\n\nObrigada", "", "Patricia Moura", "Patrícia Moura", ""},
 		{"Fala o Joao Paulo Simoes.", "", "João Paulo Simões", "João Paulo Simões", ""},

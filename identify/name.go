@@ -275,8 +275,14 @@ func leadingName(s string) string {
 	words := strings.Fields(s)
 	var out []string
 	for i, w := range words {
-		if firmWord.MatchString(strings.TrimRight(w, ",;:")) {
+		// "Construções Silva Lda" is a firm; "Ana Lopes da Clínica Sorriso" is Ana Lopes.
+		if bare := strings.TrimRight(w, ",;:"); firmSuffix.MatchString(bare) || len(out) == 0 && firmWord.MatchString(bare) {
 			return ""
+		} else if firmWord.MatchString(bare) {
+			for len(out) > 0 && particles[strings.ToLower(out[len(out)-1])] {
+				out = out[:len(out)-1]
+			}
+			break
 		}
 		r := []rune(w)
 		capital := unicode.IsUpper(r[0]) && !notNameWord.MatchString(w)
