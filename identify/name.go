@@ -45,7 +45,14 @@ var title = regexp.MustCompile(`(?i)^(eng|dr|dra|prof|profa|arq|sr|sra|d)(\.?[º
 // signOff is a word that closes a mail, and may stand before the name on its line.
 var signOff = regexp.MustCompile(`(?i)^(att|atte|atenciosamente|abs|abraços?|cordialmente|grat[oa]|obrigad[oa]|obg|cumprimentos|regards|thanks|saludos)[.,:!]*$`)
 
-const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]|mandat[áa]ri[oa]|advogad[oa]|representante legal|em representa[çc][ãa]o) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my (?:father|mother|son|daughter|husband|wife))\s*[,:(]?\s*(?:[oa]\s+)?(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
+// relativesPT and relativesEN are the relatives a writer names for a patient, in
+// patientSrc and in relative alike.
+const (
+	relativesPT = `(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])`
+	relativesEN = `(?:father|mother|son|daughter|husband|wife)`
+)
+
+const patientSrc = `(?:em nome d[oa] (?:meu|minha)\s+\p{L}+|(?:sou (?:o |a )?)?(?:filh[oa]|net[oa]|mulher|marido|espos[oa]|cuidador[a]?|sobrinh[oa]|mandat[áa]ri[oa]|advogad[oa]|representante legal|em representa[çc][ãa]o) d[oa](?: sr\.?| sra\.?| senhor[a]?)?|(?:o meu|a minha|do meu|da minha)\s+` + relativesPT + `|(?:d[oa] |[oa] )?noss[oa]\s+(?:colaborador[a]?|funcion[áa]ri[oa]|trabalhador[a]?)|paciente|utente|(?:of )?our (?:employee|colleague)|on behalf of my\s+\p{L}+|my ` + relativesEN + `)\s*[,:(]?\s*(?:[oa]\s+)?(?:(?:sr|sra|dr|dra|d)\.?\s+)?([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})`
 
 // patientStarts are the ways a patientName match can begin, in lower case: every
 // alternative of patientSrc starts with one of them.
@@ -154,7 +161,7 @@ func FindName(s Sources) *Name {
 }
 
 var (
-	relative    = regexp.MustCompile(`(?i)\b(?:d[oa] (?:meu|minha)|o meu|a minha)\s+(?:pai|m[ãa]e|filh[oa]|marido|mulher|esposa|esposo|av[óô]|irm[ãa]o?|sogr[oa])\b|\bmy (?:father|mother|son|daughter|husband|wife)\b`)
+	relative    = regexp.MustCompile(`(?i)\b(?:d[oa] (?:meu|minha)|o meu|a minha)\s+` + relativesPT + `\b|\bmy ` + relativesEN + `\b`)
 	forwardMark = regexp.MustCompile(`(?i)forwarded message|mensagem (?:re)?encaminhada|begin forwarded message|in[íi]cio da mensagem reencaminhada|mensaje reenviado`)
 	forwardFrom = regexp.MustCompile(`(?im)^[> ]*(?:from|de)\s*:\s*"?([^"<\n]+?)"?\s*<[^>\n]+>`)
 )
@@ -276,9 +283,14 @@ func leadingName(s string) string {
 	var out []string
 	for i, w := range words {
 		// "Construções Silva Lda" is a firm; "Ana Lopes da Clínica Sorriso" is Ana Lopes.
-		if bare := strings.TrimRight(w, ",;:"); firmSuffix.MatchString(bare) || len(out) == 0 && firmWord.MatchString(bare) {
+		bare := strings.TrimRight(w, ",;:")
+		if firmSuffix.MatchString(bare) {
 			return ""
-		} else if firmWord.MatchString(bare) {
+		}
+		if firmWord.MatchString(bare) {
+			if len(out) == 0 {
+				return ""
+			}
 			for len(out) > 0 && particles[strings.ToLower(out[len(out)-1])] {
 				out = out[:len(out)-1]
 			}
