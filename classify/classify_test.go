@@ -171,8 +171,6 @@ func TestAThankYouIsNotARequest(t *testing.T) {
 	}
 }
 
-// The rules know the pronoun before the verb ("não me quis dar"), Brazil's "comprovante
-// fiscal", and a count in digits ("2 pagamentos").
 // A legal matter goes to a person even when it names a document; test results uploaded
 // through the app are a tech problem, not a clinical question.
 func TestLegalMattersAndUploadedResults(t *testing.T) {
@@ -195,6 +193,9 @@ func TestLegalMattersAndUploadedResults(t *testing.T) {
 	}
 }
 
+// The rules know the pronoun before the verb ("não me quis dar"), Brazil's "comprovante
+// fiscal", a count in digits ("2 pagamentos"), the clinical record, test results brought
+// back to be read, and a lawyer's mandate.
 func TestRulesKnowHowPeopleWriteIt(t *testing.T) {
 	c := shipped(t)
 	for text, rule := range map[string]string{
