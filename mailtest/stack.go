@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/textproto"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,15 +70,7 @@ func RealStack(t testing.TB) *Stack {
 func (s *Stack) WaitQueueEmpty(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		n := 0
-		for _, q := range []string{"maildrop", "incoming", "active", "deferred", "hold"} {
-			filepath.WalkDir(filepath.Join(s.Dir, "postfix-queue", q), func(_ string, d fs.DirEntry, err error) error {
-				if err == nil && !d.IsDir() {
-					n++
-				}
-				return nil
-			})
-		}
+		n := s.Queued("maildrop", "incoming", "active", "deferred", "hold")
 		if n == 0 {
 			return nil
 		}
@@ -86,6 +79,56 @@ func (s *Stack) WaitQueueEmpty(timeout time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Queued counts the messages in the named queues of the stack's Postfix.
+func (s *Stack) Queued(queues ...string) int {
+	n := 0
+	for _, q := range queues {
+		filepath.WalkDir(filepath.Join(s.Dir, "postfix-queue", q), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+	}
+	return n
+}
+
+// HoldDeliveries makes Postfix keep every message it accepts from now on in its hold
+// queue, instead of delivering it into Dovecot, until ReleaseDeliveries. The load harness
+// uses it so that a timed run pays for SMTP acceptance alone, as its ceiling does: without
+// it, the deliveries of a longer run fall inside it and compete for the cores, while the
+// ceiling's are left for after its end (docs/PERFORMANCE.md).
+func (s *Stack) HoldDeliveries() error {
+	return s.postfix("postconf", "-e", "smtpd_end_of_data_restrictions = check_client_access static:HOLD")
+}
+
+// ReleaseDeliveries undoes HoldDeliveries and hands every held message on for delivery;
+// WaitQueueEmpty then waits for it.
+func (s *Stack) ReleaseDeliveries() error {
+	if err := s.postfix("postconf", "-X", "smtpd_end_of_data_restrictions"); err != nil {
+		return err
+	}
+	cfg := filepath.Join(s.Dir, "postfix")
+	for _, args := range [][]string{{"postsuper", "-c", cfg, "-H", "ALL"}, {"postqueue", "-c", cfg, "-f"}} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// postfix changes the stack's Postfix configuration with postconf and reloads it, so that
+// the next SMTP session sees the change.
+func (s *Stack) postfix(args ...string) error {
+	cfg := filepath.Join(s.Dir, "postfix")
+	for _, a := range [][]string{append([]string{args[0], "-c", cfg}, args[1:]...), {"postfix", "-c", cfg, "reload"}} {
+		if out, err := exec.Command(a[0], a[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s (the stack needs root to change Postfix)", strings.Join(a, " "), err, out)
+		}
+	}
+	return nil
 }
 
 // Deliver submits raw to Postfix for rcpt, as a customer's mail server would: with

@@ -6,6 +6,8 @@
 #                                 peak memory (25 MB mail, 5,000 parts, 1,000-mail backlog)
 #   BENCH_N=500 scripts/bench.sh  a smaller backlog
 #   BENCH_CONNECTIONS=8, BENCH_DAEMON=1   other sender counts; the daemon instead of --once
+#   BENCH_DELIVERY=live           Postfix delivers into Dovecot during the timed runs, instead of
+#                                 holding their messages until each has ended
 #   BENCH_CEILINGS=1              the ceiling measured once per run instead of three times (the median)
 set -euo pipefail
 cd "$(dirname "$0")/.."
