@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -13,14 +14,18 @@ import (
 )
 
 // BenchmarkBacklogInProcess is the backlog of TestBacklog on the in-process servers
-// (go-imap's memory server, a go-smtp sink), 500 mails an iteration: triagem's CPU per
+// (go-imap's memory server, a go-smtp sink), 500 mails an iteration (BENCH_N others, to see
+// how the cost of a mail grows with the backlog): triagem's CPU per
 // mail without Postfix and Dovecot competing for the cores, steady enough to compare two
 // versions of the code. The servers' own CPU is in cpu-ns/mail too; it does not change
 // with triagem's code. Run with
 //
 //	go test -run XXX -bench BacklogInProcess -benchtime 3x ./bench
 func BenchmarkBacklogInProcess(b *testing.B) {
-	const perRun = 500
+	perRun := 500
+	if os.Getenv("BENCH_N") != "" {
+		perRun = n()
+	}
 	mails := corpus(b, perRun)
 	var cpu, took time.Duration
 	for i := 0; i < b.N; i++ {
