@@ -159,6 +159,7 @@ func TestBacklog(t *testing.T) {
 	cpu0, sys0 := cpuAndKernel()
 	busy0, srv0 := machineBusy(t), serverCPU()
 	start := time.Now()
+	timeline := sampleBusy(start)
 	var sum daemon.Summary
 	if os.Getenv("BENCH_DAEMON") == "" {
 		var err error
@@ -186,6 +187,7 @@ func TestBacklog(t *testing.T) {
 		<-done
 	}
 	took := time.Since(start)
+	timeline.end()
 	cpu1, sys1 := cpuAndKernel()
 	stopProfile()
 	cpu, sys, busy, srv := cpu1-cpu0, sys1-sys0, machineBusy(t)-busy0, serverCPU().minus(srv0)
@@ -261,6 +263,14 @@ func TestBacklog(t *testing.T) {
 	note("backlog of %d: the first decision was committed after %v, the first message accepted after %v", N, since(firstDecided), since(firstSent))
 	if os.Getenv("BENCH_DAEMON") == "" {
 		note("backlog of %d: stages done after fetch %v, decide %v, send %v, move %v", N, r(sum.FetchedBy), r(sum.DecidedBy), r(sum.SentBy), r(sum.MovedBy))
+		// Where the cores idled: before the first 250, while deciding, and after.
+		if accepted := time.UnixMilli(firstSent).Sub(start); accepted < sum.DecidedBy {
+			note("backlog of %d: the cores were busy %.0f %% of the time before the first message was accepted (to %v), %.0f %% from then until deciding ended (%v), %.0f %% after it (to %v)",
+				N, 100*timeline.share(0, accepted), r(accepted), 100*timeline.share(accepted, sum.DecidedBy), r(sum.DecidedBy), 100*timeline.share(sum.DecidedBy, took), r(took))
+		} else {
+			note("backlog of %d: the cores were busy %.0f %% of the time until deciding ended (%v), before any message was accepted, and %.0f %% after it (to %v)",
+				N, 100*timeline.share(0, sum.DecidedBy), r(sum.DecidedBy), 100*timeline.share(sum.DecidedBy, took), r(took))
+		}
 		// How much sending was left when deciding ended, and how fast it went from there:
 		// against the ceiling's rate, whether the senders or the servers set the tail.
 		var sentByDecided int
@@ -314,9 +324,17 @@ func cpuAndKernel() (total, kernel time.Duration) {
 // machineBusy is the time all cores have spent not idle since boot (/proc/stat): user,
 // nice, system, irq, softirq and steal.
 func machineBusy(t *testing.T) time.Duration {
-	b, err := os.ReadFile("/proc/stat")
+	d, err := readBusy()
 	if err != nil {
 		t.Fatalf("the harness reads the machine's CPU time from /proc/stat: %v", err)
+	}
+	return d
+}
+
+func readBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
@@ -327,7 +345,67 @@ func machineBusy(t *testing.T) time.Duration {
 			ticks += n
 		}
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+// busyTimeline samples the machine's busy time every 50 ms from start until end is
+// called, so that a run's idle core-seconds can be placed in its phases.
+type busyTimeline struct {
+	start      time.Time
+	at, busy   []time.Duration // since start; cumulative busy time then
+	stop, done chan struct{}
+}
+
+func sampleBusy(start time.Time) *busyTimeline {
+	tl := &busyTimeline{start: start, stop: make(chan struct{}), done: make(chan struct{})}
+	tl.sample()
+	go func() {
+		defer close(tl.done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tl.stop:
+				tl.sample()
+				return
+			case <-tick.C:
+				tl.sample()
+			}
+		}
+	}()
+	return tl
+}
+
+func (tl *busyTimeline) sample() {
+	if b, err := readBusy(); err == nil {
+		tl.at, tl.busy = append(tl.at, time.Since(tl.start)), append(tl.busy, b)
+	}
+}
+
+// end stops the sampling; share may be called after it.
+func (tl *busyTimeline) end() { close(tl.stop); <-tl.done }
+
+// share is the fraction of the cores' time that was busy between from and to (since
+// start), from the samples nearest those bounds: /proc/stat counts in 10 ms ticks, so a
+// phase shorter than a few samples says little.
+func (tl *busyTimeline) share(from, to time.Duration) float64 {
+	if len(tl.at) < 2 {
+		return 0
+	}
+	i, j := tl.nearest(from), tl.nearest(to)
+	if j <= i {
+		return 0
+	}
+	span := tl.at[j] - tl.at[i]
+	return float64(tl.busy[j]-tl.busy[i]) / float64(span*time.Duration(cores()))
+}
+
+func (tl *busyTimeline) nearest(d time.Duration) int {
+	k := sort.Search(len(tl.at), func(k int) bool { return tl.at[k] >= d })
+	if k == len(tl.at) || (k > 0 && d-tl.at[k-1] < tl.at[k]-d) {
+		k--
+	}
+	return k
 }
 
 func cores() int { return runtime.NumCPU() }
