@@ -68,28 +68,38 @@ var (
 )
 
 // FindNIF looks for a NIF in the subject, the new text, the signature and the quote, in that
-// order. Context words decide between a NIF and other nine-digit numbers.
+// order. Context words decide between a NIF and other nine-digit numbers. The procedure asks
+// for the customer's own NIF: a firm's (an NIPC, "NIF da empresa", a company's prefix) is
+// taken only when the mail gives no other, as when a firm writes for its employees.
 func FindNIF(subject, newText, signature, quoted string) *NIF {
-	var invalid *NIF
+	var invalid, firms *NIF
 	for _, src := range []struct{ name, text string }{{"subject", subject}, {"body", newText}, {"signature", signature}, {"quoted", quoted}} {
-		n, bad := findIn(src.text)
+		n, firm, bad := findIn(src.text)
 		if n != nil {
 			n.Source = src.name
 			return n
+		}
+		if firm != nil && firms == nil {
+			firm.Source = src.name
+			firms = firm
 		}
 		if bad != nil && invalid == nil {
 			bad.Source = src.name
 			invalid = bad
 		}
 	}
+	if firms != nil {
+		return firms
+	}
 	return invalid
 }
 
-// findIn returns the best NIF in text, or a candidate the context calls a NIF whose check
-// digit is wrong (so the reply can ask for it again).
-func findIn(text string) (best, invalid *NIF) {
+// findIn returns the best NIF in text that is not a firm's, the first firm's NIF, and a
+// candidate the context calls a NIF whose check digit is wrong (so the reply can ask for it
+// again).
+func findIn(text string) (best, firm, invalid *NIF) {
 	if text == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	folded := textnorm.Fold(text)
 	// Fold keeps byte offsets only for ASCII; match on the folded text throughout.
@@ -123,11 +133,21 @@ func findIn(text string) (best, invalid *NIF) {
 		prefixed := strings.HasPrefix(strings.TrimSpace(folded[start:end]), "pt")
 		switch {
 		case pos >= 0 && pos > neg || prefixed:
-			if ValidNIF(digits) {
-				return &NIF{Value: digits, Valid: true, Why: "next to a NIF keyword, check digit valid"}, nil
+			keyword := ""
+			if pos >= 0 {
+				keyword = before[pos:]
 			}
-			if invalid == nil {
-				invalid = &NIF{Value: digits, Valid: false, Why: "next to a NIF keyword, but the check digit is wrong"}
+			switch {
+			case !ValidNIF(digits):
+				if invalid == nil {
+					invalid = &NIF{Value: digits, Valid: false, Why: "next to a NIF keyword, but the check digit is wrong"}
+				}
+			case firmNIF(keyword, digits):
+				if firm == nil {
+					firm = &NIF{Value: digits, Valid: true, Why: "next to a NIF keyword, check digit valid; a firm's number, and the mail gives no other"}
+				}
+			default:
+				return &NIF{Value: digits, Valid: true, Why: "next to a NIF keyword, check digit valid"}, nil, nil
 			}
 		case neg >= 0 || decoyWords.MatchString(after):
 			// a phone, policy, order or reference number
@@ -136,9 +156,26 @@ func findIn(text string) (best, invalid *NIF) {
 		}
 	}
 	if plain != nil {
-		return plain, nil
+		return plain, nil, nil
 	}
-	return nil, invalid
+	return nil, firm, invalid
+}
+
+// firmWords, after a NIF keyword, say that the number is a firm's: "NIF da empresa",
+// "company's VAT".
+var firmWords = regexp.MustCompile(`\b(empresa|sociedade|firma|entidade patronal|company)\b`)
+
+// firmNIF reports whether a NIF named by keyword (the text from the keyword to the number)
+// is a firm's: an NIPC, words that say so, or a prefix that only bodies carry (5 companies,
+// 6 public bodies, 7 and 9 other entities). 1–3, 45 and 8 are people's.
+func firmNIF(keyword, digits string) bool {
+	if i := strings.LastIndexAny(keyword, "0123456789"); i >= 0 {
+		keyword = keyword[i+1:] // "NIF da empresa 5…, o meu é o 2…": the words after the firm's number
+	}
+	if strings.HasPrefix(keyword, "nipc") || firmWords.MatchString(keyword) {
+		return true
+	}
+	return strings.IndexByte("5679", digits[0]) >= 0
 }
 
 // looksPersonalNIF is stricter for numbers without a keyword: only the prefixes of people
