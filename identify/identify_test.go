@@ -112,6 +112,14 @@ func TestFindName(t *testing.T) {
 		{"a receita ainda nao chegou\nmarta silva", "", "", "Marta Silva", "marta.c.silva@hotmail.com"},
 		{"a receita ainda nao chegou\nmarta silva", "", "", "", "mcs1990@hotmail.com"},
 		{"a receita ainda nao chegou\nate logo", "", "", "", "marta.c.silva@hotmail.com"},
+		// A firm's mailbox: a function's (comercial@) or one whose domain the display name
+		// spells is no person's, unless the mail is signed or the local part names them.
+		{"Podemos agendar uma demonstração?", "Departamento Comercial", "Ergonomia Total", "", "comercial@ergonomiatotal.example.com"},
+		{"Podemos agendar uma demonstração?", "", "Ergonomia Total", "", "joao@ergonomia-total.example.com"},
+		{"Podemos agendar uma demonstração?", "", "Rui Gomes", "", "geral@example.com"},
+		{"A fatura, por favor.", "Cumprimentos,\nRui Gomes", "Loja Central", "Rui Gomes", "geral@example.com"},
+		{"A fatura, por favor.", "", "Ana Silva", "Ana Silva", "ana@anasilva.example.pt"},
+		{"A fatura, por favor.", "", "Ana Silva", "Ana Silva", "ana.silva@gmail.com"},
 	}
 	for _, c := range cases {
 		n := FindName(Sources{NewText: c.text, Signature: c.sig, DisplayName: c.display, Address: c.address})

@@ -151,6 +151,9 @@ func FindName(s Sources) *Name {
 	if n := forwardedRelative(newText, s.Quoted); n != "" {
 		return &Name{Value: n, Source: "forwarded"}
 	}
+	if firmMailbox(displayName, address) {
+		return nil
+	}
 	if n := cleanName(displayName); n != "" {
 		return &Name{Value: spelledAsIn(text, n), Source: "display-name"}
 	}
@@ -158,6 +161,38 @@ func FindName(s Sources) *Name {
 		return &Name{Value: spelledAsIn(text, n), Source: "display-name"}
 	}
 	return nil
+}
+
+// roleMailbox is the local part of a mailbox that a function, not a person, reads.
+var roleMailbox = regexp.MustCompile(`^(comercial|vendas|geral|info|informacoes|contacto|contactos|contato|contact|marketing|newsletter|noticias|promo|sales|office|admin|administracao|secretaria|recepcao|rececao|reservas|financeiro|contabilidade|faturacao|rh|recrutamento|apoio|suporte|support|hello|ola|team|equipa|empresa)([._-]?\d*)?$`)
+
+// firmMailbox reports whether a display name belongs to the mailbox of a firm rather than
+// to a person, when nothing in the mail names the writer: the mailbox is a function's
+// (comercial@, geral@, info@), or the display name spells the domain ("Ergonomia Total"
+// <joao@ergonomiatotal.pt>) and not the local part. A person writing from such a mailbox
+// signs the mail, and the signature is read before this.
+func firmMailbox(displayName, address string) bool {
+	local, domain, ok := strings.Cut(textnorm.Fold(address), "@")
+	if !ok {
+		return false
+	}
+	if roleMailbox.MatchString(local) {
+		return true
+	}
+	words := strings.Fields(textnorm.Fold(displayName))
+	if len(words) < 2 {
+		return false
+	}
+	label, _, _ := strings.Cut(domain, ".")
+	if strings.Join(words, "") != strings.NewReplacer("-", "", "_", "").Replace(label) {
+		return false
+	}
+	for _, w := range words {
+		if utf8.RuneCountInString(w) >= 3 && strings.Contains(local, w) {
+			return false // "Ana Silva" <ana@anasilva.pt> is Ana's own
+		}
+	}
+	return true
 }
 
 var (
