@@ -23,6 +23,10 @@ func TestFindNIF(t *testing.T) {
 		{"", "Nº de utente SNS 123456789", "", ""},
 		{"", "Apólice 234567899, referência Multibanco 123 456 789", "", ""},
 		{"", "NIF 12345678", "", ""},
+		// A number that starts its line reads the line above, and no further.
+		{"", "NIF:\n123456789", "", "123456789"},
+		{"", "Telemóvel:\n234567899", "", ""},
+		{"", "Acabei nas urgências. Contacto: 962 114 580.\nDuarte Simões\n274396165", "", "274396165"},
 	}
 	for _, c := range cases {
 		got := ""

@@ -120,9 +120,14 @@ func findIn(text string) (best, firm, invalid *NIF) {
 		if len(digits) != 9 {
 			continue
 		}
+		// The words before the number on its own line; for a number that starts its line,
+		// those of the line above ("NIF:\n123456789"), and no further: a phone two lines up
+		// says nothing of a NIF under the name.
 		before := folded[max(0, start-40):start]
-		if i := strings.LastIndexAny(before, "\n"); i >= 0 && len(before)-i > 3 {
+		if i := strings.LastIndexByte(before, '\n'); i >= 0 && len(before)-i > 3 {
 			before = before[i+1:]
+		} else if i >= 0 {
+			before = before[strings.LastIndexByte(before[:i], '\n')+1:]
 		}
 		after := folded[end:min(len(folded), end+12)]
 		if i := strings.IndexAny(after, "\n"); i >= 0 {
