@@ -160,6 +160,12 @@ func TestAThankYouIsNotARequest(t *testing.T) {
 			t.Errorf("%q: routed as %s at %.2f", text, r.Category, r.Confidence)
 		}
 	}
+	// The document named in the thanks, the subject and the quoted request alike.
+	fixed := classify.Input{Subject: "Re: Pedido de atestado", NewText: "Bom dia, já recebi o atestado corrigido. Muito obrigado pela rapidez!\nPaulo Neves",
+		Quoted: "Em qui., 3/12/2026 às 16:40, Apoio Médico Online <suporte@medicoonline.example.pt> escreveu:\nOlá Paulo, o seu pedido de correção do atestado foi encaminhado. Obrigado."}
+	if r := c.Classify(fixed); !r.Unsure && r.Category != "other" {
+		t.Errorf("%q: routed as %s at %.2f", fixed.NewText, r.Category, r.Confidence)
+	}
 	for text, want := range map[string]string{
 		"Já recebi a fatura, obrigado. Mas reparei que a consulta foi cobrada duas vezes, podem devolver uma?": "refund",
 		"O problema da app ficou resolvido. Aproveito para pedir a fatura das consultas de fevereiro.":         "invoice",
