@@ -27,6 +27,9 @@ func TestFindNIF(t *testing.T) {
 		{"", "NIF:\n123456789", "", "123456789"},
 		{"", "Telemóvel:\n234567899", "", ""},
 		{"", "Acabei nas urgências. Contacto: 962 114 580.\nDuarte Simões\n274396165", "", "274396165"},
+		// "NIF da utente" is a NIF, though "utente" alone is the SNS number's word.
+		{"", "NIF da utente: 204419492", "", "204419492"},
+		{"", "Nº de utente 204419492", "", ""},
 	}
 	for _, c := range cases {
 		got := ""
@@ -124,6 +127,10 @@ func TestFindName(t *testing.T) {
 		{"A fatura, por favor.", "Cumprimentos,\nRui Gomes", "Loja Central", "Rui Gomes", "geral@example.com"},
 		{"A fatura, por favor.", "", "Ana Silva", "Ana Silva", "ana@anasilva.example.pt"},
 		{"A fatura, por favor.", "", "Ana Silva", "Ana Silva", "ana.silva@gmail.com"},
+		// A third party names the customer with a title and what the person is to us.
+		{"Temos ao balcão a D. Rosa Cardoso, utente vossa, com uma receita inválida.", "Farmácia Moderna", "Farmácia Moderna", "Rosa Cardoso", "geral@farmaciamoderna.example.pt"},
+		{"O Sr. Rui Matos, vosso cliente, pediu-nos para escrever.", "Lar São José", "", "Rui Matos", "lar@example.pt"},
+		{"Falei com o Sr. Rui Matos ontem.", "Cumprimentos,\nAna Lopes", "", "Ana Lopes", ""},
 	}
 	for _, c := range cases {
 		n := FindName(Sources{NewText: c.text, Signature: c.sig, DisplayName: c.display, Address: c.address})

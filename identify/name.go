@@ -71,12 +71,7 @@ func findPatient(text string) []string {
 	if strings.ContainsAny(text, "\u017f\u212a") {
 		return patientName.FindStringSubmatch(text)
 	}
-	lower := []byte(text)
-	for i, c := range lower {
-		if 'A' <= c && c <= 'Z' {
-			lower[i] = c + 'a' - 'A'
-		}
-	}
+	lower := asciiLower(text)
 	var at []int
 	for _, s := range patientStarts {
 		for off := 0; ; {
@@ -95,6 +90,60 @@ func findPatient(text string) []string {
 		}
 	}
 	return nil
+}
+
+// customerAfterName is a third party's way to name the customer (a pharmacy, a care
+// home, an employer): a title, the name, then what the person is to us, "a D. Rosa
+// Cardoso, utente vossa", "o Sr. Rui Matos, vosso cliente". The title keeps a sentence's
+// capitalised words from passing for a name.
+var customerAfterName = regexp.MustCompile(`(?:^|[\s,;.(])(?i:sr|sra|senhor|senhora|d|dona|dr|dra)\.?\s+([\p{Lu}][\p{L}'’\-]+(?:[ \t]+(?:d[aeo]s?|e|[\p{Lu}][\p{L}'’\-]+)){1,6})\s*,\s*(?i:(?:(?:o|a)\s+)?(?:vosso|vossa|nosso|nossa)\s+)?(?i:utente|cliente|paciente|doente)\b`)
+
+// namedCustomer returns the customer that a third party names with customerAfterName.
+// The pattern cost as much as the rest of FindName on a mail that says "apoio ao
+// cliente", so it is tried only where one of its words follows a comma.
+func namedCustomer(text string) string {
+	if !customerWordAfterComma(text) {
+		return ""
+	}
+	if m := customerAfterName.FindStringSubmatch(text); m != nil {
+		return cleanName(m[1])
+	}
+	return ""
+}
+
+// customerWordAfterComma reports whether "utente", "cliente", "paciente" or "doente"
+// follows a comma, with at most "o vosso" or "a nossa" between them.
+func customerWordAfterComma(text string) bool {
+	lower := asciiLower(text)
+	for _, w := range [][]byte{[]byte("utente"), []byte("cliente"), []byte("paciente"), []byte("doente")} {
+		for off := 0; ; {
+			i := bytes.Index(lower[off:], w)
+			if i < 0 {
+				break
+			}
+			before := strings.Fields(string(lower[max(0, off+i-16) : off+i]))
+			off += i + len(w)
+			for len(before) > 0 && slices.Contains([]string{"o", "a", "vosso", "vossa", "nosso", "nossa"}, before[len(before)-1]) {
+				before = before[:len(before)-1]
+			}
+			if len(before) > 0 && strings.HasSuffix(before[len(before)-1], ",") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// asciiLower is text with its ASCII letters in lower case and every byte where it was,
+// so that an offset in it is one in text.
+func asciiLower(text string) []byte {
+	lower := []byte(text)
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	return lower
 }
 
 // Sources are the parts of a mail a name is looked for in.
@@ -118,6 +167,9 @@ func FindName(s Sources) *Name {
 		if n := cleanName(leadingName(m[1])); n != "" {
 			return &Name{Value: n, Source: "patient"}
 		}
+	}
+	if n := namedCustomer(text); n != "" {
+		return &Name{Value: n, Source: "patient"}
 	}
 	if m := explicitName.FindStringSubmatch(text); m != nil {
 		if n := cleanName(leadingName(firstLine(m[1]))); n != "" {

@@ -63,6 +63,8 @@ var (
 	nifCandidate = regexp.MustCompile(`(?i)(?:\bpt\s?)?\d(?:[ .\-]?\d){7,8}`)
 	// Words that say the number next to them is a NIF (accent-folded, lower case).
 	nifWords = regexp.MustCompile(`\b(nif|n\.?\s?i\.?\s?f|contribuinte|n[ºo°.]*\s*(de\s*)?contribuinte|numero fiscal|n[ºo°.]*\s*fiscal|identificacao fiscal|tax (id|number|identification)|vat|nipc|fiscal)\b`)
+	// A NIF keyword that names whose NIF it is, with a word that alone would be a decoy.
+	nifOfPerson = regexp.MustCompile(`\b(?:nif|contribuinte) (?:d[oa]|of the) (?:utente|cliente|paciente|doente|patient|customer)\b`)
 	// Words that say it is something else.
 	decoyWords = regexp.MustCompile(`\b(tel|telef|telefone|telemovel|tlm|tlf|movel|contacto|contato|phone|mobile|whatsapp|ligar|ligue|liga|ligue-me|apolice|policy|encomenda|order|pedido n|referencia|ref|multibanco|entidade|sns|utente|cartao|cidadao|cc|bi|cpf|rg|iban|nib|conta|processo|fatura n|factura n|invoice n|recibo n|sinistro|cliente n|n\.? cliente|codigo|code|senha|pin)\b`)
 )
@@ -134,7 +136,12 @@ func findIn(text string) (best, firm, invalid *NIF) {
 			after = after[:i]
 		}
 		pos := lastIndex(nifWords, before)
-		neg := lastIndex(decoyWords, before)
+		// "NIF da utente:" is the patient's NIF, whatever "utente" says elsewhere: the phrase
+		// is blanked to its keyword, at the same length, before the decoys are looked for.
+		neg := lastIndex(decoyWords, nifOfPerson.ReplaceAllStringFunc(before, func(p string) string {
+			kw, rest, _ := strings.Cut(p, " ")
+			return kw + strings.Repeat(" ", len(rest)+1)
+		}))
 		prefixed := strings.HasPrefix(strings.TrimSpace(folded[start:end]), "pt")
 		switch {
 		case pos >= 0 && pos > neg || prefixed:
