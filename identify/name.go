@@ -111,11 +111,16 @@ func namedCustomer(text string) string {
 	return ""
 }
 
+var (
+	customerWords = [][]byte{[]byte("utente"), []byte("cliente"), []byte("paciente"), []byte("doente")}
+	ownedBy       = []string{"o", "a", "vosso", "vossa", "nosso", "nossa"}
+)
+
 // customerWordAfterComma reports whether "utente", "cliente", "paciente" or "doente"
 // follows a comma, with at most "o vosso" or "a nossa" between them.
 func customerWordAfterComma(text string) bool {
 	lower := asciiLower(text)
-	for _, w := range [][]byte{[]byte("utente"), []byte("cliente"), []byte("paciente"), []byte("doente")} {
+	for _, w := range customerWords {
 		for off := 0; ; {
 			i := bytes.Index(lower[off:], w)
 			if i < 0 {
@@ -123,7 +128,7 @@ func customerWordAfterComma(text string) bool {
 			}
 			before := strings.Fields(string(lower[max(0, off+i-16) : off+i]))
 			off += i + len(w)
-			for len(before) > 0 && slices.Contains([]string{"o", "a", "vosso", "vossa", "nosso", "nossa"}, before[len(before)-1]) {
+			for len(before) > 0 && slices.Contains(ownedBy, before[len(before)-1]) {
 				before = before[:len(before)-1]
 			}
 			if len(before) > 0 && strings.HasSuffix(before[len(before)-1], ",") {
