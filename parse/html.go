@@ -18,6 +18,9 @@ func HTMLToText(src string) string {
 	quote := 0       // blockquote depth
 	var stack []bool // for each open div: did it start a quote?
 	lineStart := true
+	// gap is what stands between two texts on a line: a space, or a tab between two cells
+	// of a table's row, so that a form's "Nome | Ana Lopes" stays a label and its value.
+	gap := " "
 	write := func(s string) {
 		for _, r := range s {
 			if lineStart && quote > 0 && r != '\n' {
@@ -78,7 +81,7 @@ func HTMLToText(src string) string {
 					}
 				}
 			case "td", "th":
-				write(" ")
+				gap = "\t"
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
@@ -113,8 +116,9 @@ func HTMLToText(src string) string {
 				continue
 			}
 			if !lineStart {
-				write(" ")
+				write(gap)
 			}
+			gap = " "
 			write(t)
 		}
 	}

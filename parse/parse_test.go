@@ -75,3 +75,17 @@ func TestHeaderInjectionIsFlattened(t *testing.T) {
 		}
 	}
 }
+
+// A table's cells stay apart (a form's label and its value), and a quote stays a quote.
+func TestHTMLToText(t *testing.T) {
+	cases := map[string]string{
+		`<p>Bom dia,</p><table><tr><td>Nome</td><td>Ana Lopes</td></tr><tr><th>NIF</th><td> 123456789 </td></tr></table>`: "Bom dia,\nNome\tAna Lopes\nNIF\t123456789",
+		`<div>Olá <b>mundo</b></div><blockquote>antigo</blockquote>`:                                                      "Olá mundo\n> antigo",
+		`<table><tr><td></td><td>só a segunda</td></tr></table>`:                                                          "só a segunda",
+	}
+	for src, want := range cases {
+		if got := HTMLToText(src); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", src, got, want)
+		}
+	}
+}
