@@ -127,6 +127,10 @@ func TestFindName(t *testing.T) {
 		{"A fatura, por favor.", "Cumprimentos,\nRui Gomes", "Loja Central", "Rui Gomes", "geral@example.com"},
 		{"A fatura, por favor.", "", "Ana Silva", "Ana Silva", "ana@anasilva.example.pt"},
 		{"A fatura, por favor.", "", "Ana Silva", "Ana Silva", "ana.silva@gmail.com"},
+		// A form's table, as parse renders it: a label cell, a tab, the value.
+		{"Preciso de uma declaração.\nNome\tFernando Gouveia\nNIF\t120148722", "", "", "Fernando Gouveia", ""},
+		// "Jr." is part of the name, with its period.
+		{"Não consigo entrar.", "Carlos Mendes Jr.", "", "Carlos Mendes Jr.", ""},
 		// A third party names the customer with a title and what the person is to us.
 		{"Temos ao balcão a D. Rosa Cardoso, utente vossa, com uma receita inválida.", "Farmácia Moderna", "Farmácia Moderna", "Rosa Cardoso", "geral@farmaciamoderna.example.pt"},
 		{"O Sr. Rui Matos, vosso cliente, pediu-nos para escrever.", "Lar São José", "", "Rui Matos", "lar@example.pt"},

@@ -19,7 +19,7 @@ type Name struct {
 
 var (
 	// "Nome: Ana Lopes", "o meu nome é Ana Lopes", "chamo-me Ana Lopes", "my name is Ana Lopes".
-	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?\s*[:\-]\s*|o meu nome (?:completo )?(?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name\s*:\s*|me llamo\s+|meu nome (?:completo )?(?:e|é)\s+|(?:os )?meus dados(?: pessoais)?(?: s[ãa]o)?\s*[:\-]\s*|dados d[oa] (?:paciente|utente|cliente)\s*[:\-]\s*)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
+	explicitName = regexp.MustCompile(`(?im)(?:^|[\s,;.])(?:nome(?: completo)?(?: do paciente| da paciente| do utente| da utente)?(?:\s*[:\-]|\t)\s*|o meu nome (?:completo )?(?:e|é)\s+|chamo-me\s+|sou (?:o|a)\s+|my name is\s+|name(?:\s*:|\t)\s*|me llamo\s+|meu nome (?:completo )?(?:e|é)\s+|(?:os )?meus dados(?: pessoais)?(?: s[ãa]o)?\s*[:\-]\s*|dados d[oa] (?:paciente|utente|cliente)\s*[:\-]\s*)([\p{L}][\p{L}'’\-]+(?:[ \t]+[\p{L}][\p{L}'’\-]*){0,6})`)
 	// A relative writing for a patient: "em nome do meu pai, José Carlos Pereira", "a minha mãe, Maria Sousa".
 	patientName = regexp.MustCompile(`(?i)` + patientSrc)
 	// The same, matched only from the start of the text: findPatient tries it where a
@@ -480,6 +480,10 @@ func cleanName(s string) string {
 	}
 	if caps < len(words)-countParticles(words) {
 		return ""
+	}
+	// "Jr." is part of a legal name, as "Júnior" is: its period, trimmed above, goes back.
+	if last := &words[len(words)-1]; strings.EqualFold(*last, "jr") {
+		*last = "Jr."
 	}
 	return strings.Join(words, " ")
 }
