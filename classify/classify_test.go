@@ -34,6 +34,8 @@ func TestProcedure001Semantics(t *testing.T) {
 		{"Receita", "Não recebi a receita da consulta de ontem.", "documents", true},
 		{"Valor", "A minha apólice diz que pago 10 € de copagamento mas paguei 15 €.", "insurance", true},
 		{"Cobrança", "Fui cobrado duas vezes pela mesma consulta.", "refund", true},
+		// A reimbursement by the insurer is the policy's matter, not a refund of ours.
+		{"Reembolso", "Onde está o formulário para pedir o reembolso das despesas de saúde ao seguro Médis?", "insurance", true},
 		{"Fatura", "Podem enviar-me a fatura da consulta com o meu NIF?", "invoice", true},
 		{"App", "Não consigo entrar na app, dá erro.", "tech", true},
 		{"Olá", "Têm parceria com ginásios?", "other", false},
