@@ -201,13 +201,16 @@ func TestLegalMattersAndUploadedResults(t *testing.T) {
 	}
 }
 
-// The rules know the pronoun before the verb ("não me quis dar"), Brazil's "comprovante
-// fiscal", a count in digits ("2 pagamentos"), the clinical record, test results brought
-// back to be read, and a lawyer's mandate.
+// The rules know the pronoun before the verb ("não me quis dar") and a refusal without
+// it ("não quis receitar"), Brazil's "comprovante fiscal", a count in digits ("2
+// pagamentos"), the clinical record, test results brought back to be read, a lawyer's
+// mandate, and a claim on the insurer.
 func TestRulesKnowHowPeopleWriteIt(t *testing.T) {
 	c := shipped(t)
 	for text, rule := range map[string]string{
 		"A médica não me quis dar a baixa, disse que não se justificava.": "refused-document",
+		"O médico não quis receitar o antibiótico ao meu filho.":          "refused-document",
+		"Como peço o reembolso ao seguro de uma clínica fora da rede?":    "insurer-reimbursement",
 		"Preciso de um comprovante fiscal da consulta para o imposto.":    "invoice",
 		"Tenho 2 pagamentos de 10€ no cartão e só fiz uma consulta.":      "refund",
 		"Gostaria de ter acesso ao meu processo clínico das consultas.":   "clinical-record",
