@@ -64,14 +64,14 @@ var patientStarts = []string{"em nome d", "sou ", "filh", "net", "mulher", "mari
 // that pattern (a long case-insensitive alternation with no literal prefix) cost 200 ns a
 // byte, the most expensive step of deciding a mail (docs/PERFORMANCE.md, lesson 18). A
 // match can only begin where one of patientStarts does, so it is tried there, in order,
-// anchored, and fails within a few bytes where it does not match.
-func findPatient(text string) []string {
+// anchored, and fails within a few bytes where it does not match. lower is
+// asciiLower(text).
+func findPatient(text string, lower []byte) []string {
 	// (?i) also folds two non-ASCII letters into ASCII ones (ſ, the Kelvin sign), which
-	// the lower-casing below does not see: such a text takes the long way.
+	// asciiLower does not see: such a text takes the long way.
 	if strings.ContainsAny(text, "\u017f\u212a") {
 		return patientName.FindStringSubmatch(text)
 	}
-	lower := asciiLower(text)
 	var at []int
 	for _, s := range patientStarts {
 		for off := 0; ; {
@@ -101,8 +101,8 @@ var customerAfterName = regexp.MustCompile(`(?:^|[\s,;.(])(?i:sr|sra|senhor|senh
 // namedCustomer returns the customer that a third party names with customerAfterName.
 // The pattern cost as much as the rest of FindName on a mail that says "apoio ao
 // cliente", so it is tried only where one of its words follows a comma.
-func namedCustomer(text string) string {
-	if !customerWordAfterComma(text) {
+func namedCustomer(text string, lower []byte) string {
+	if !customerWordAfterComma(lower) {
 		return ""
 	}
 	if m := customerAfterName.FindStringSubmatch(text); m != nil {
@@ -117,9 +117,9 @@ var (
 )
 
 // customerWordAfterComma reports whether "utente", "cliente", "paciente" or "doente"
-// follows a comma, with at most "o vosso" or "a nossa" between them.
-func customerWordAfterComma(text string) bool {
-	lower := asciiLower(text)
+// follows a comma in lower (a text through asciiLower), with at most "o vosso" or "a
+// nossa" between them.
+func customerWordAfterComma(lower []byte) bool {
 	for _, w := range customerWords {
 		for off := 0; ; {
 			i := bytes.Index(lower[off:], w)
@@ -168,12 +168,13 @@ type Sources struct {
 func FindName(s Sources) *Name {
 	newText, signature, displayName, address := s.NewText, s.Signature, s.DisplayName, s.Address
 	text := newText + "\n" + signature
-	if m := findPatient(text); m != nil {
+	lower := asciiLower(text) // for the quick looks of findPatient and namedCustomer
+	if m := findPatient(text, lower); m != nil {
 		if n := cleanName(leadingName(m[1])); n != "" {
 			return &Name{Value: n, Source: "patient"}
 		}
 	}
-	if n := namedCustomer(text); n != "" {
+	if n := namedCustomer(text, lower); n != "" {
 		return &Name{Value: n, Source: "patient"}
 	}
 	if m := explicitName.FindStringSubmatch(text); m != nil {
